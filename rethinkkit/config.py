@@ -1,0 +1,177 @@
+"""Typed, frozen hyperparameters and run specifications.
+
+`Recipe` holds the training recipe with the paper's CIFAR defaults (Liu et al. 2019,
+Section 3 and REFERENCE.md): SGD momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10
+at 50% and 75% of the epochs, batch 64, 160 epochs, pad-4 crop + flip.
+
+`RunSpec` names one training run (without its seed). Its `key()` is a stable hash of the
+fields that differ from their defaults, so adding a new field with a default later does
+not rename any stored run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A recipe or run spec that cannot describe a real run."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: optimizer, schedule, epochs and batch, with the paper's CIFAR values."""
+
+    epochs: int = 160  # CIFAR large model / Scratch-E (paper, Section 3)
+    batch_size: int = 64  # training images per step
+    eval_batch_size: int = 256  # test images per step (no effect on the math)
+    lr: float = 0.1  # initial learning rate
+    momentum: float = 0.9
+    nesterov: bool = False  # the original code uses plain momentum; the paper's text says Nesterov
+    weight_decay: float = 1e-4  # L2 on every parameter, BN included, as the original
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the epochs where lr *= gamma
+    gamma: float = 0.1  # lr multiplier at each milestone
+    augment: bool = True  # pad-4 black border + random 32 crop + horizontal flip
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(float(m) for m in self.milestones))
+        problems = []
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
+        for name in ("batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            problems.append(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.nesterov and self.momentum == 0:
+            problems.append("nesterov=True needs momentum > 0")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if any(not 0 < m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            problems.append(
+                f"milestones are increasing fractions of the epochs in (0, 1), got {self.milestones!r}"
+            )
+        if not 0 < self.gamma <= 1:
+            problems.append(f"gamma must be in (0, 1], got {self.gamma!r}")
+        if problems:
+            raise ConfigError("Invalid Recipe: " + "; ".join(problems))
+
+    @property
+    def milestone_epochs(self) -> tuple[int, ...]:
+        """Epochs (0-based, the lr drops at the start of each) as the original: int(fraction * E)."""
+        # the epsilon keeps int(1/3 * 180) at 60 despite binary rounding
+        return tuple(int(m * self.epochs + 1e-9) for m in self.milestones)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate used throughout 0-based `epoch` (step schedule, set once per epoch)."""
+        drops = sum(epoch >= m for m in self.milestone_epochs)
+        return self.lr * self.gamma**drops
+
+
+CIFAR = Recipe()  # large model and Scratch-E on CIFAR (paper, Section 3)
+FINETUNE_CIFAR = Recipe(epochs=40, lr=0.001, milestones=())  # 40 epochs at the lowest lr (Section 3)
+IMAGENET = Recipe(epochs=90, batch_size=256, milestones=(1 / 3, 2 / 3))  # lr /10 every 30 epochs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run, seed excluded: data, architecture, recipe and extras.
+
+    `init` names where the starting weights come from ("scratch" = the model family's
+    initialisation under the run's seed); a pipeline that inherits weights puts the
+    parent's key and the pruning it applied here, so two different starts never share a key.
+    """
+
+    dataset: str
+    model: str
+    cfg: tuple | None = None  # channel cfg; None = the model's default (unpruned)
+    recipe: Recipe = field(default_factory=Recipe)
+    num_classes: int | None = None  # None = the dataset's
+    in_channels: int | None = None  # None = the dataset's
+    options: tuple[tuple[str, Any], ...] = ()  # model options, e.g. (("head", "linear"),)
+    init: str = "scratch"
+    train_subset: int | None = None  # train on a stratified subset of this many images
+    hooks: tuple = ()  # training hooks (frozen dataclasses from rethinkkit.train)
+    tag: str = ""  # free text that separates otherwise identical runs
+
+    def __post_init__(self) -> None:
+        if self.cfg is not None:
+            object.__setattr__(self, "cfg", _freeze(self.cfg))
+        if isinstance(self.options, dict):
+            object.__setattr__(self, "options", tuple(sorted(self.options.items())))
+        object.__setattr__(self, "hooks", tuple(self.hooks))
+        if not isinstance(self.recipe, Recipe):
+            raise ConfigError(f"RunSpec.recipe must be a rethinkkit Recipe, got {type(self.recipe).__name__}")
+        if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 1):
+            raise ConfigError(f"train_subset must be a positive integer or None, got {self.train_subset!r}")
+
+    def to_dict(self) -> dict:
+        """Every field as plain JSON-able data (defaults included)."""
+        return _plain(self)
+
+    def key(self) -> str:
+        """Stable 12-hex-digit name: a hash of the fields that differ from their defaults."""
+        payload = json.dumps(_non_default(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _plain(value):
+    """Dataclasses, tuples and dicts -> JSON-able dicts and lists (hooks carry their type name)."""
+    if hasattr(value, "key_data"):  # objects holding tensors (masks) name themselves by a digest
+        return {"type": type(value).__name__, **value.key_data()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if not isinstance(value, (Recipe, RunSpec)):
+            out = {"type": type(value).__name__, **out}
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _non_default(value):
+    """Like _plain, but omits dataclass fields equal to their default (recursively)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and not hasattr(value, "key_data"):
+        out = {}
+        for f in dataclasses.fields(value):
+            current = getattr(value, f.name)
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = dataclasses.MISSING
+            if default is not dataclasses.MISSING and _plain(current) == _plain(default):
+                continue
+            out[f.name] = _non_default(current)
+        if not isinstance(value, (Recipe, RunSpec)):
+            out = {"type": type(value).__name__, **out}
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_non_default(v) for v in value]
+    return _plain(value)
+
+
+def deviations(recipe: Recipe, paper: Recipe = CIFAR) -> dict:
+    """Fields where `recipe` departs from the paper's: {name: (ours, paper's)}. Notebooks print
+    this so a shortened or changed schedule is always named."""
+    return {
+        f.name: (getattr(recipe, f.name), getattr(paper, f.name))
+        for f in dataclasses.fields(Recipe)
+        if f.name != "eval_batch_size" and getattr(recipe, f.name) != getattr(paper, f.name)
+    }

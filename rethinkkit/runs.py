@@ -1,0 +1,251 @@
+"""The run store: every training run is named by its spec and seed, trained once, resumable.
+
+Layout under the store root (default: `runs/store` of the project, or $RETHINKKIT_STORE):
+
+    <spec key>/spec.json                      the spec as plain data (for people and reports)
+    <spec key>/seed<seed>/checkpoint.pt       written atomically after every epoch while running
+    <spec key>/seed<seed>/model.pt            final weights (state_dict), once finished
+    <spec key>/seed<seed>/result.parquet      one row per epoch with the run's columns; its
+                                              presence marks the run finished
+
+`get_or_run(spec, seed)` returns a finished run without training, resumes an interrupted
+one from its last checkpoint, or starts it. A file lock keeps two processes (two notebooks,
+two batch workers) from training the same run at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import data as data_mod
+from . import flops, models
+from .config import RunSpec
+from .paths import project_root
+from .train import atomic_write, train
+
+STORE_ENV = "RETHINKKIT_STORE"
+RESULT = "result.parquet"
+
+
+def default_root() -> Path:
+    """$RETHINKKIT_STORE; else `runs/store` of the rethinkkit checkout (so notebooks opened
+    by hand and batch runs share one store); else ~/.cache/rethinkkit/store."""
+    if os.environ.get(STORE_ENV):
+        return Path(os.environ[STORE_ENV]).expanduser()
+    root = project_root()
+    return root / "runs" / "store" if root else Path.home() / ".cache" / "rethinkkit" / "store"
+
+
+@dataclass
+class Run:
+    """A finished run: its spec, seed, where it lives, and its per-epoch results."""
+
+    spec: RunSpec
+    seed: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.key()}/seed{self.seed}"
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / RESULT)
+
+    @property
+    def final_top1(self) -> float:
+        return float(self.history["test_top1"].iloc[-1])
+
+    @property
+    def best_top1(self) -> float:
+        return float(self.history["test_top1"].max())
+
+    @property
+    def params(self) -> int:
+        return int(self.history["params"].iloc[0])
+
+    @property
+    def macs(self) -> int:
+        return int(self.history["macs"].iloc[0])
+
+    def state_dict(self, device="cpu") -> dict:
+        return torch.load(self.path / "model.pt", map_location=device, weights_only=True)
+
+    def load_model(self, device="cpu") -> nn.Module:
+        """The trained model (its architecture rebuilt from the spec)."""
+        first = self.history.iloc[0]
+        model = build_model(self.spec, num_classes=int(first["num_classes"]), in_channels=int(first["in_channels"]))
+        model.load_state_dict(self.state_dict(device))
+        return model.to(device)
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_root()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def run_dir(self, spec: RunSpec, seed: int) -> Path:
+        return self.root / spec.key() / f"seed{seed}"
+
+    def status(self, spec: RunSpec, seed: int) -> str:
+        """'done', 'partial' (a checkpoint to resume from) or 'new'."""
+        folder = self.run_dir(spec, seed)
+        if (folder / RESULT).exists():
+            return "done"
+        return "partial" if (folder / "checkpoint.pt").exists() else "new"
+
+    def get(self, spec: RunSpec, seed: int) -> Run | None:
+        """The finished run, or None."""
+        return Run(spec, seed, self.run_dir(spec, seed)) if self.status(spec, seed) == "done" else None
+
+    def result_files(self) -> list[Path]:
+        return sorted(self.root.glob(f"*/seed*/{RESULT}"))
+
+    def get_or_run(
+        self,
+        spec: RunSpec,
+        seed: int = 0,
+        *,
+        initial: Callable[[], dict | nn.Module] | None = None,
+        data=None,
+        data_root: str | os.PathLike | None = None,
+        device=None,
+        progress: bool | None = None,
+    ) -> Run:
+        """Return the finished run; otherwise train it (resuming from its last checkpoint).
+
+        initial: for runs whose spec.init is not "scratch": a callable returning the starting
+                 weights (a state_dict or a model of the spec's architecture). Only called
+                 when the run starts fresh.
+        data:    the already loaded `spec.dataset` (its device is where training happens); else
+                 it is loaded by name from `data_root` onto `device`. None of these changes the key.
+        """
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"get_or_run needs a rethinkkit RunSpec, got {type(spec).__name__}")
+        if data is not None and data.name != spec.dataset:
+            raise ValueError(f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed")
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if spec.init != "scratch" and initial is None and self.status(spec, seed) == "new":
+            raise ValueError(
+                f"this spec starts from {spec.init!r}, not from scratch: pass initial=<callable returning"
+                " the starting weights> so the run can begin"
+            )
+        folder = self.run_dir(spec, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_spec(folder.parent / "spec.json", spec)
+        with _locked(folder / ".lock"):
+            done = self.get(spec, seed)  # another process may have finished it while we waited
+            if done is not None:
+                return done
+            data = _data_for(spec, data, data_root, device)
+            torch.manual_seed(seed)  # the initialisation is a function of the seed alone
+            model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+            checkpoint = folder / "checkpoint.pt"
+            if not checkpoint.exists() and initial is not None:
+                start = initial()
+                model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
+            counts = flops.count(model, tuple(data.train_images.shape[1:]))
+            began = time.time()
+            result = train(
+                model,
+                data,
+                spec.recipe,
+                seed=seed,
+                hooks=spec.hooks,
+                checkpoint=checkpoint,
+                progress=progress,
+                desc=f"{spec.model} {spec.key()}/seed{seed}",
+            )
+            history = pd.DataFrame(result.history)
+            for name, value in _run_columns(spec, seed, counts, data).items():
+                history[name] = value
+            history["finished_at"] = pd.Timestamp.fromtimestamp(began + result.seconds)
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            atomic_write(folder / "model.pt", lambda f: torch.save(state, f))
+            atomic_write(folder / RESULT, lambda f: history.to_parquet(f, index=False))
+            checkpoint.unlink(missing_ok=True)  # model.pt holds the final weights
+            return Run(spec, seed, folder)
+
+
+def build_model(spec: RunSpec, *, num_classes: int, in_channels: int) -> nn.Module:
+    """The spec's architecture; the spec's classes and channels win over the given (dataset's)."""
+    return models.build(
+        spec.model,
+        num_classes=spec.num_classes or num_classes,
+        in_channels=spec.in_channels or in_channels,
+        cfg=list(_thaw(spec.cfg)) if spec.cfg is not None else None,
+        **dict(spec.options),
+    )
+
+
+def get_or_run(spec: RunSpec, seed: int = 0, *, store: Store | str | None = None, **kwargs) -> Run:
+    """`Store(store).get_or_run(spec, seed, ...)`; the default store is `default_root()`."""
+    if not isinstance(store, Store):
+        store = Store(store)
+    return store.get_or_run(spec, seed, **kwargs)
+
+
+def _data_for(spec: RunSpec, data, root, device):
+    if data is None:
+        data = data_mod.load(spec.dataset, root=root, device=device)
+    if spec.train_subset is not None:
+        data = data.subset(n_train=spec.train_subset)
+    return data
+
+
+def _run_columns(spec: RunSpec, seed: int, counts, data) -> dict:
+    recipe = spec.recipe
+    return {
+        "key": spec.key(),
+        "seed": seed,
+        "dataset": spec.dataset,
+        "model": spec.model,
+        "cfg": json.dumps(_thaw(spec.cfg)) if spec.cfg is not None else "default",
+        "init": spec.init,
+        "tag": spec.tag,
+        "epochs": recipe.epochs,
+        "base_lr": recipe.lr,
+        "train_images": len(data.train_labels),
+        "num_classes": spec.num_classes or data.num_classes,
+        "in_channels": spec.in_channels or data.in_channels,
+        "params": counts.params,
+        "macs": counts.macs,
+        "device": str(data.device),
+    }
+
+
+def _thaw(value):
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _write_spec(path: Path, spec: RunSpec) -> None:
+    if not path.exists():
+        text = json.dumps({"key": spec.key(), **spec.to_dict()}, indent=2, default=str)
+        atomic_write(path, lambda f: f.write(text.encode()))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock the OS releases if the holder dies (no stale locks after a kill)."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,282 @@
+"""The one training loop of the kit, and `evaluate`.
+
+Every experiment trains through `train()`: the large models, fine-tuning, Scratch-E/B,
+and the methods that change training (Network Slimming's L1 on BN scales, fixed weight
+masks, soft pruning) — those come in as hooks, never as a forked loop.
+
+Speed without changing the math: the data lives on the training device and is shuffled
+and augmented there (`rethinkkit.data`); loss and accuracy accumulate on the device and
+are read once per epoch, so a step never waits for the host.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import Recipe
+
+QUIET_ENV = "RETHINKKIT_QUIET"  # set (to anything but "" / "0") by batch runs: no progress bars
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being finite; the last good checkpoint is kept."""
+
+
+# --- hooks -----------------------------------------------------------------------------
+
+
+class Hook:
+    """Extra terms of a training method. Override what you need; all default to nothing.
+
+    Hooks are frozen dataclasses so a run spec can name them (their fields are hashed
+    into the run key); hooks holding tensors define `key_data()` instead.
+    """
+
+    def on_start(self, model: nn.Module) -> None:
+        """Before the first step (also after a resume)."""
+
+    def after_backward(self, model: nn.Module) -> None:
+        """Gradients are computed, the optimizer has not stepped yet."""
+
+    def after_step(self, model: nn.Module) -> None:
+        """Right after each optimizer step."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        """After the last step of 0-based `epoch`, before evaluation and the checkpoint."""
+
+
+@dataclass(frozen=True)
+class BNL1Penalty(Hook):
+    """Network Slimming's sparsity term: add s * sign(gamma) to each BN2d scale's gradient
+    (the subgradient of s * |gamma|), before every optimizer step (Liu et al. 2017)."""
+
+    s: float = 1e-4  # 1e-4 for VGG-19; 1e-5 for PreResNet-164, DenseNet-40 (REFERENCE.md)
+
+    def after_backward(self, model: nn.Module) -> None:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d) and m.weight is not None and m.weight.grad is not None:
+                m.weight.grad.add_(torch.sign(m.weight.detach()), alpha=self.s)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightMasks(Hook):
+    """Fixed binary masks on named parameters: masked weights are zero at the start and stay
+    zero after every step (unstructured pruning, lottery tickets)."""
+
+    masks: dict = field(default_factory=dict)  # parameter name -> 0/1 tensor of its shape
+
+    def key_data(self) -> dict:
+        digest = hashlib.sha256()
+        for name in sorted(self.masks):
+            digest.update(name.encode())
+            digest.update(self.masks[name].to("cpu", torch.uint8).numpy().tobytes())
+        return {"masks_sha256": digest.hexdigest()[:16], "kept": int(sum(int(m.sum()) for m in self.masks.values()))}
+
+    def _apply(self, model: nn.Module) -> None:
+        params = dict(model.named_parameters())
+        missing = sorted(set(self.masks) - set(params))
+        if missing:
+            raise KeyError(f"WeightMasks names parameters the model does not have: {missing[:5]}")
+        with torch.no_grad():
+            for name, mask in self.masks.items():
+                params[name].mul_(mask.to(params[name].device, params[name].dtype))
+
+    def on_start(self, model: nn.Module) -> None:
+        self._apply(model)
+
+    def after_step(self, model: nn.Module) -> None:
+        self._apply(model)
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """Per-epoch history (one dict per epoch) and run totals. Accuracies are percentages."""
+
+    history: list[dict]
+    seconds: float  # wall time spent training in this process (resumed runs: this part only)
+
+    @property
+    def final_top1(self) -> float:
+        return self.history[-1]["test_top1"]
+
+    @property
+    def best_top1(self) -> float:
+        return max(row["test_top1"] for row in self.history)
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based epoch of the best test accuracy (selecting it uses the test set: REFERENCE bug 3)."""
+        return max(self.history, key=lambda row: row["test_top1"])["epoch"]
+
+
+# --- the loop --------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, batch_size: int = 256) -> dict:
+    """Test loss and top-1 accuracy (%) of `model` on `data`'s test split, read once."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=data.device)
+    correct = torch.zeros((), device=data.device, dtype=torch.long)
+    n = 0
+    for x, y in data.test_batches(batch_size):
+        out = model(x)
+        loss_sum += F.cross_entropy(out, y, reduction="sum")
+        correct += (out.argmax(1) == y).sum()
+        n += len(y)
+    model.train(was_training)
+    return {"test_loss": loss_sum.item() / n, "test_top1": 100.0 * correct.item() / n}
+
+
+def train(
+    model: nn.Module,
+    data,
+    recipe: Recipe = Recipe(),
+    *,
+    seed: int = 0,
+    hooks: Iterable[Hook] = (),
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    desc: str | None = None,
+) -> TrainResult:
+    """Train `model` on `data` with `recipe`; evaluate after every epoch.
+
+    seed:       the data order and augmentation of epoch e depend only on (seed, e), so a
+                resumed run sees the same batches as an uninterrupted one. Seed the model's
+                initialisation before building it (`rethinkkit.runs` does).
+    checkpoint: a file path. If it exists, training resumes from it; after every epoch the
+                model, optimizer and history are written to it atomically.
+    progress:   a tqdm bar over epochs; None = on unless $RETHINKKIT_QUIET is set.
+    Raises TrainingDiverged when the epoch's loss is not finite (nothing of that epoch is saved).
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a rethinkkit Recipe, got {type(recipe).__name__}")
+    hooks = tuple(hooks)
+    model.to(data.device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=recipe.nesterov,
+    )
+    history: list[dict] = []
+    start_epoch = 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        state = torch.load(path, map_location=data.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+        start_epoch = state["epoch"]
+        torch.set_rng_state(state["cpu_rng"])
+    for hook in hooks:
+        hook.on_start(model)
+
+    n_train = len(data.train_labels)
+    bar = _progress_bar(range(start_epoch, recipe.epochs), recipe.epochs, start_epoch, progress, desc)
+    began = time.perf_counter()
+    for epoch in bar:
+        epoch_began = time.perf_counter()
+        lr = recipe.lr_at(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        loss_sum = torch.zeros((), device=data.device)
+        correct = torch.zeros((), device=data.device, dtype=torch.long)
+        for x, y in data.train_batches(recipe.batch_size, seed=seed, epoch=epoch, augment=recipe.augment):
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for hook in hooks:
+                hook.after_backward(model)
+            optimizer.step()
+            for hook in hooks:
+                hook.after_step(model)
+            loss_sum += loss.detach() * len(y)
+            correct += (out.detach().argmax(1) == y).sum()
+        train_loss = loss_sum.item() / n_train  # the epoch's one host sync
+        if not math.isfinite(train_loss):
+            last_good = history[-1]["epoch"] if history else 0
+            kept = f"the last good checkpoint (epoch {last_good}) is kept at {path}" if path else "no checkpoint was kept"
+            raise TrainingDiverged(
+                f"training loss became {train_loss} in epoch {epoch + 1} of {recipe.epochs} (lr {lr:g}); "
+                f"{kept}. Lower the learning rate or check the data and model."
+            )
+        for hook in hooks:
+            hook.on_epoch_end(model, epoch)
+        row = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "train_loss": train_loss,
+            "train_top1": 100.0 * correct.item() / n_train,
+            **evaluate(model, data, recipe.eval_batch_size),
+            "seconds": time.perf_counter() - epoch_began,
+        }
+        history.append(row)
+        if path is not None:
+            save_checkpoint(
+                path,
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "history": history,
+                    "cpu_rng": torch.get_rng_state(),
+                    "recipe": dataclasses.asdict(recipe),
+                    "seed": seed,
+                },
+            )
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{train_loss:.3f}", top1=f"{row['test_top1']:.2f}")
+    return TrainResult(history=history, seconds=time.perf_counter() - began)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call write(file_object) on a temporary file beside `path`, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def quiet() -> bool:
+    return os.environ.get(QUIET_ENV, "") not in ("", "0")
+
+
+def _progress_bar(epochs, total, initial, progress, desc):
+    if progress is None:
+        progress = not quiet()
+    if not progress:
+        return epochs
+    from tqdm.auto import tqdm
+
+    return tqdm(epochs, total=total, initial=initial, desc=desc or "epochs", unit="epoch", leave=True)
