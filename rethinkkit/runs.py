@@ -136,7 +136,10 @@ class Store:
         if not isinstance(spec, RunSpec):
             raise TypeError(f"get_or_run needs a rethinkkit RunSpec, got {type(spec).__name__}")
         if data is not None and data.name != spec.dataset:
-            raise ValueError(f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed")
+            raise ValueError(
+                f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed; pass the whole"
+                " dataset and set RunSpec.train_subset to train on a stratified subset"
+            )
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if spec.init != "scratch" and initial is None and self.status(spec, seed) == "new":
