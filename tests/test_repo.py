@@ -51,3 +51,14 @@ def test_environment_yml_defers_to_pyproject():
     assert "conda-forge" in env and "-e .[dev]" in env
     listed = [line.strip()[2:] for line in env.splitlines() if line.strip().startswith("- ")]
     assert set(listed) <= {"conda-forge", "pip", "pip:", "-e .[dev]"} | {x for x in listed if x.startswith("python")}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    """papermill silently skips a parameter line it cannot parse; then -p NAME fails later."""
+    import papermill
+
+    nb = json.loads(path.read_text())
+    lines = "".join(nb["cells"][1]["source"]).splitlines()
+    declared = {line.split(":")[0] for line in lines}
+    assert set(papermill.inspect_notebook(str(path))) == declared

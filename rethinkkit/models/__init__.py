@@ -1,0 +1,119 @@
+"""The model registry: every architecture is a name plus a channel cfg (plain data).
+
+    model = build("resnet56", num_classes=10, cfg=uniform_cfg("resnet56", 0.5))
+    twin = from_arch(model.arch)          # same architecture, fresh weights
+
+A new model is one family file (a `Net` subclass and a `Spec`) plus one `register` line.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+from torch import nn
+
+from .common import ChannelSelection, Net, Spec
+from .densenet import DenseNet, DenseNetSpec
+from .preresnet import PreResNet, PreResNetSpec
+from .resnet import ResNet, ResNetSpec
+from .vgg import VGG, VGGSpec
+
+__all__ = [
+    "ChannelSelection", "DenseNet", "Net", "PreResNet", "ResNet", "Spec", "VGG",
+    "build", "default_cfg", "from_arch", "names", "register", "uniform_cfg",
+]
+
+_REGISTRY: dict[str, Spec] = {}
+
+
+def register(name: str, spec: Spec) -> None:
+    """Make `name` buildable; `spec` says the default cfg and how to check and build one."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = spec
+
+
+register("vgg11", VGGSpec(depth=11, head="linear"))
+register("vgg13", VGGSpec(depth=13, head="linear"))
+register("vgg16", VGGSpec(depth=16, head="mlp"))  # L1-norm pruning's VGG-16 (Li et al. 2017)
+register("vgg19", VGGSpec(depth=19, head="linear"))  # Network Slimming's VGG-19 (Liu et al. 2017)
+register("resnet20", ResNetSpec(depth=20))
+register("resnet32", ResNetSpec(depth=32))
+register("resnet56", ResNetSpec(depth=56))
+register("resnet110", ResNetSpec(depth=110))
+register("preresnet110", PreResNetSpec(depth=110))
+register("preresnet164", PreResNetSpec(depth=164))
+register("densenet40", DenseNetSpec(depth=40, growth=12, bottleneck=False, compression=1.0))
+register("densenet_bc100", DenseNetSpec(depth=100, growth=12, bottleneck=True, compression=0.5))
+
+
+def names() -> list[str]:
+    """The registered model names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _spec(name: str) -> Spec:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}") from None
+
+
+def _check_count(what: str, value: Any) -> int:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def default_cfg(name: str) -> list:
+    """The unpruned cfg of `name` (a fresh list)."""
+    return _spec(name).default_cfg()
+
+
+def build(name: str, num_classes: int = 10, in_channels: int = 3, cfg: list | None = None,
+          **options: Any) -> nn.Module:
+    """The model `name` with channel cfg `cfg` (None: the unpruned default).
+
+    `options` are the family's build options (VGG: `head`; ResNet: `shortcut`; PreResNet
+    and DenseNet: `select`), defaulting to the name's. The model has `model.cfg` and
+    `model.arch`, from which `from_arch` rebuilds the same architecture.
+    """
+    spec = _spec(name)
+    num_classes = _check_count("num_classes", num_classes)
+    in_channels = _check_count("in_channels", in_channels)
+    cfg = spec.default_cfg() if cfg is None else spec.check_cfg(name, cfg)
+    allowed = spec.option_defaults()
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"{name} takes the options {sorted(allowed)}, got unknown {unknown}")
+    model = spec.build(cfg, num_classes, in_channels, **{**allowed, **options})
+    model.name = name
+    return model
+
+
+def from_arch(arch: dict) -> nn.Module:
+    """Rebuild a model (fresh weights) from `model.arch`."""
+    keys = {"name", "num_classes", "in_channels", "cfg", "options"}
+    if not isinstance(arch, dict) or not {"name", "cfg"} <= set(arch) or set(arch) - keys:
+        raise ValueError(f"arch must be a dict with the keys {sorted(keys)}, got {arch!r}")
+    return build(arch["name"], num_classes=arch.get("num_classes", 10),
+                 in_channels=arch.get("in_channels", 3), cfg=arch["cfg"],
+                 **arch.get("options", {}))
+
+
+def uniform_cfg(name: str, ratio: float, cfg: list | None = None) -> list:
+    """The cfg that prunes a fraction `ratio` of every prunable layer of `name`.
+
+    Each prunable width C becomes max(1, int(C * (1 - ratio))): Li et al.'s rule, guarded
+    so no layer is emptied. Prunable: every VGG conv; every ResNet block's inner width;
+    the two inner widths of every PreResNet bottleneck. Other entries ('M', channel
+    selections) are kept. `cfg` (default: the unpruned one) is the starting point.
+    """
+    spec = _spec(name)
+    if isinstance(ratio, bool) or not isinstance(ratio, Real) or not 0 <= ratio < 1:
+        raise ValueError(f"ratio is the pruned fraction of channels, in [0, 1); got {ratio!r}")
+    cfg = spec.default_cfg() if cfg is None else spec.check_cfg(name, cfg)
+    for position in spec.prunable(name, cfg):
+        cfg[position] = max(1, int(cfg[position] * (1 - ratio)))
+    return cfg

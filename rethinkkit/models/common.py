@@ -1,0 +1,205 @@
+"""Pieces shared by the model families.
+
+- `Net`: the base class of every registered model. The architecture is plain data:
+  `model.cfg` (the channel cfg) and `model.arch` (everything `models.from_arch` needs).
+- `Spec`: what a family tells the registry about one named depth (default cfg, cfg
+  check, which cfg entries a uniform ratio prunes, how to build).
+- `ChannelSelection`: Network Slimming's channel-selection layer, as an index buffer.
+- `check_widths`, `kaiming_fan_out_`, `init_conv_bn_`: helpers the families share.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from typing import Any, Protocol, Sequence
+
+import torch
+from torch import nn
+
+
+class ChannelSelection(nn.Module):
+    """Keeps a subset of the channels of the preceding BatchNorm's output.
+
+    Network Slimming (Liu et al. 2017, `models/channel_selection.py`) puts this after the
+    BN of a pre-activation block: the BN keeps its full width (its input is the residual
+    stream or the DenseNet concatenation, which pruning does not touch) and only the
+    selected channels feed the next conv.
+
+    The kept channels are the buffer `index` (int64, sorted ascending, no repeats). As a
+    buffer it follows the model to its device and lives in `state_dict`, and `forward` is
+    one `index_select` on the device. The original stored a 0/1 vector and converted it
+    through numpy on every forward, a host sync per layer per step.
+
+    A freshly built layer keeps the first `num_selected` channels (all of them by default);
+    a pruner sets the kept channels with `set_index`.
+    """
+
+    def __init__(self, num_channels: int, num_selected: int | None = None) -> None:
+        super().__init__()
+        if num_selected is None:
+            num_selected = num_channels
+        if not 1 <= num_selected <= num_channels:
+            raise ValueError(
+                f"ChannelSelection keeps between 1 and {num_channels} channels, got {num_selected}"
+            )
+        self.num_channels = num_channels
+        self.register_buffer("index", torch.arange(num_selected))
+
+    @property
+    def num_selected(self) -> int:
+        return self.index.numel()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Keeping every channel of a sorted, repeat-free index is the identity: skip the copy.
+        # numel() is tensor metadata, so this test never waits for the device.
+        if self.index.numel() == self.num_channels:
+            return x
+        return x.index_select(1, self.index)
+
+    def is_default(self) -> bool:
+        """True when the layer keeps the first `num_selected` channels (as built)."""
+        first = torch.arange(self.num_selected, device=self.index.device)
+        return bool(torch.equal(self.index, first))
+
+    def set_index(self, index: Sequence[int] | torch.Tensor) -> None:
+        """Keep exactly the channels `index` (the count is fixed by the following conv)."""
+        kept = torch.as_tensor(index, dtype=torch.int64).flatten().cpu()
+        if kept.numel() != self.num_selected:
+            raise ValueError(
+                f"this selection feeds a conv with {self.num_selected} input channels, "
+                f"so it must keep {self.num_selected} channels, got {kept.numel()}"
+            )
+        if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= self.num_channels):
+            raise ValueError(
+                f"selected channels must lie in [0, {self.num_channels}), got {kept.tolist()}"
+            )
+        if kept.numel() > 1 and not bool((kept[1:] > kept[:-1]).all()):
+            raise ValueError(
+                f"selected channels must be sorted ascending without repeats, got {kept.tolist()}"
+            )
+        self.index.copy_(kept)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels} -> {self.num_selected}"
+
+
+class Net(nn.Module):
+    """Base of every registered model: its architecture is plain, JSON-able data.
+
+    `cfg` is the channel cfg that rebuilds the architecture; `options` holds the family's
+    build options (e.g. VGG's classifier head). The registry sets `name`. For families
+    with `ChannelSelection` layers, which channels each one keeps is architecture too (the
+    original Scratch-E/B scripts copy it from the pruned model), so `arch` reports it as
+    the option `select` whenever it differs from the freshly built default.
+    """
+
+    def __init__(self, cfg: Sequence, num_classes: int, in_channels: int, options: dict) -> None:
+        super().__init__()
+        self.name: str | None = None
+        self.cfg = list(cfg)
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.options = dict(options)
+
+    def selections(self) -> list[ChannelSelection]:
+        """The channel-selection layers, in the order the cfg lists them."""
+        return [m for m in self.modules() if isinstance(m, ChannelSelection)]
+
+    def set_selection(self, select: Sequence[Sequence[int]] | None) -> None:
+        """Set the kept channels of every channel-selection layer (None: keep the first)."""
+        if select is None:
+            return
+        layers = self.selections()
+        if len(select) != len(layers):
+            raise ValueError(
+                f"select needs one list of kept channels per channel-selection layer "
+                f"({len(layers)}), got {len(select)}"
+            )
+        for position, (layer, kept) in enumerate(zip(layers, select)):
+            try:
+                layer.set_index(kept)
+            except ValueError as err:
+                raise ValueError(f"select[{position}]: {err}") from None
+
+    @property
+    def arch(self) -> dict:
+        """{"name", "num_classes", "in_channels", "cfg", "options"}: rebuilds this model."""
+        options = dict(self.options)
+        layers = self.selections()
+        if any(not layer.is_default() for layer in layers):
+            options["select"] = [layer.index.tolist() for layer in layers]
+        return {
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "cfg": list(self.cfg),
+            "options": options,
+        }
+
+
+class Spec(Protocol):
+    """What a family tells the registry about one named depth (see `models.register`)."""
+
+    def default_cfg(self) -> list:
+        """The unpruned cfg."""
+
+    def check_cfg(self, name: str, cfg: Any) -> list:
+        """`cfg` as a plain list, or ValueError saying what `name` expects."""
+
+    def prunable(self, name: str, cfg: list) -> list[int]:
+        """Positions in `cfg` that a uniform prune ratio shrinks (ValueError if undefined)."""
+
+    def option_defaults(self) -> dict:
+        """The build options this family takes, with this name's defaults."""
+
+    def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> Net:
+        """The model for an already checked cfg."""
+
+
+def is_width(value: Any) -> bool:
+    """A channel count: a positive integer (bool excluded)."""
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+
+
+def check_widths(name: str, cfg: Any, expected: int, what: str) -> list[int]:
+    """`cfg` as a list of ints, after checking it holds `expected` positive widths."""
+    if isinstance(cfg, (str, bytes)) or not isinstance(cfg, Sequence):
+        raise ValueError(f"{name} cfg must be a list of {expected} {what}, got {cfg!r}")
+    if len(cfg) != expected:
+        raise ValueError(f"{name} cfg needs {expected} {what}, got {len(cfg)}")
+    for position, value in enumerate(cfg):
+        if not is_width(value):
+            raise ValueError(
+                f"{name} cfg[{position}] must be a positive int (a channel count), got {value!r}"
+            )
+    return [int(value) for value in cfg]
+
+
+def check_selected(name: str, cfg: list[int], available: list[int], positions: list[int]) -> None:
+    """A selection cannot keep more channels than its BatchNorm has."""
+    for position, width in zip(positions, available):
+        if cfg[position] > width:
+            raise ValueError(
+                f"{name} cfg[{position}] selects {cfg[position]} channels, "
+                f"but only {width} reach that layer"
+            )
+
+
+def kaiming_fan_out_(weight: torch.Tensor) -> None:
+    """Normal(0, sqrt(2 / (k*k*out_channels))): the init both original codes write by hand."""
+    fan_out = weight.shape[0] * math.prod(weight.shape[2:])
+    with torch.no_grad():
+        weight.normal_(0.0, math.sqrt(2.0 / fan_out))
+
+
+def init_conv_bn_(model: nn.Module, bn_weight: float) -> None:
+    """Convs Kaiming normal (fan_out), BN scale `bn_weight` and shift 0; Linear untouched."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            kaiming_fan_out_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.constant_(module.weight, bn_weight)
+            nn.init.zeros_(module.bias)

@@ -1,0 +1,152 @@
+"""ResNet-20/32/56/110 for CIFAR (He et al. 2016), as in the original L1-norm pruning code
+(`cifar/l1-norm-pruning/models/resnet.py` of Eric-mingjie/rethinking-network-pruning).
+
+Depth 6n+2: a conv3x3 stem to 16 channels, three stages of n basic blocks at widths
+16/32/64 (stride 2 at the start of stages 2 and 3), global average pool, Linear(64, classes).
+The cfg lists each block's inner width, the output of its first conv: Li et al. prune
+only that conv, so block outputs (the residual stream) keep the stage width.
+
+Shortcuts are option A: a parameter-free identity that, where a block changes resolution
+or width, pools by 2 and zero-pads the new channels. The original pools with a 2x2
+average (`shortcut="avgpool"`, the default); He et al.'s option A takes every second
+pixel (`shortcut="subsample"`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .common import Net, check_widths, init_conv_bn_
+
+STAGE_WIDTHS = (16, 32, 64)
+
+
+def _avgpool(x: Tensor, stride: int) -> Tensor:
+    return F.avg_pool2d(x, stride)
+
+
+def _subsample(x: Tensor, stride: int) -> Tensor:
+    return x[:, :, ::stride, ::stride]
+
+
+SHORTCUT_POOLS = {"avgpool": _avgpool, "subsample": _subsample}
+
+
+class ShortcutA(nn.Module):
+    """Option-A shortcut: pool by `stride`, then zero-pad channels up to `out_channels`.
+
+    Everything stays on the input's device and the gradient flows through it. The
+    original built the zeros on the host and concatenated them with the detached
+    `x.data`, so no gradient reached a block's input through a downsampling shortcut
+    (REFERENCE.md, bug 4); we let it flow, as He et al.'s identity shortcut does.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, pool: str) -> None:
+        super().__init__()
+        self.extra_channels = out_channels - in_channels
+        self.stride = stride
+        self.pool = pool
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride != 1:
+            x = SHORTCUT_POOLS[self.pool](x, self.stride)
+        # F.pad lists (left, right) per dim from the last: W, H, then channels at the end.
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+
+    def extra_repr(self) -> str:
+        return f"pool={self.pool}, stride={self.stride}, extra_channels={self.extra_channels}"
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU; `width` is the inner width."""
+
+    def __init__(self, in_channels: int, width: int, out_channels: int, stride: int,
+                 shortcut: str) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, width, stride)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample: nn.Module = (
+            ShortcutA(in_channels, out_channels, stride, shortcut)
+            if stride != 1 or in_channels != out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.downsample(x), inplace=True)
+
+
+class ResNet(Net):
+    """CIFAR ResNet with basic blocks; `cfg` holds the 3n inner widths (see module docstring)."""
+
+    def __init__(self, cfg: list, num_classes: int = 10, in_channels: int = 3,
+                 shortcut: str = "avgpool") -> None:
+        if shortcut not in SHORTCUT_POOLS:
+            raise ValueError(
+                f"ResNet shortcut must be one of {sorted(SHORTCUT_POOLS)}, got {shortcut!r}"
+            )
+        if len(cfg) % 3:
+            raise ValueError(
+                f"ResNet cfg needs 3n inner widths (n blocks per stage), got {len(cfg)}"
+            )
+        super().__init__(cfg, num_classes, in_channels, {"shortcut": shortcut})
+        n = len(cfg) // 3
+        self.conv1 = conv3x3(in_channels, STAGE_WIDTHS[0])
+        self.bn1 = nn.BatchNorm2d(STAGE_WIDTHS[0])
+        channels = STAGE_WIDTHS[0]
+        for stage, width in enumerate(STAGE_WIDTHS):
+            blocks = []
+            for i, inner in enumerate(cfg[stage * n:(stage + 1) * n]):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(BasicBlock(channels, inner, width, stride, shortcut))
+                channels = width
+            self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(channels, num_classes)
+        # The original: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 1, Linear left at
+        # PyTorch's default (the same uniform(+-1/sqrt(fan_in)) in 0.3 and now).
+        init_conv_bn_(self, bn_weight=1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        x = self.layer3(self.layer2(self.layer1(x)))
+        # Global average pool: the original's AvgPool2d(8) on the final 8x8 map.
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """A named CIFAR ResNet depth (6n+2)."""
+
+    depth: int
+
+    @property
+    def blocks(self) -> int:
+        return 3 * ((self.depth - 2) // 6)
+
+    def default_cfg(self) -> list:
+        n = self.blocks // 3
+        return [width for width in STAGE_WIDTHS for _ in range(n)]
+
+    def check_cfg(self, name: str, cfg: Any) -> list:
+        return check_widths(name, cfg, self.blocks, "inner widths (one per block)")
+
+    def prunable(self, name: str, cfg: list) -> list[int]:
+        return list(range(len(cfg)))
+
+    def option_defaults(self) -> dict:
+        return {"shortcut": "avgpool"}
+
+    def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> ResNet:
+        return ResNet(cfg, num_classes, in_channels, **options)

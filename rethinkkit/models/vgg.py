@@ -1,0 +1,122 @@
+"""VGG for CIFAR with batch norm, as in the original code (`cifar/l1-norm-pruning/models/vgg.py`
+and `cifar/network-slimming/models/vgg.py` of Eric-mingjie/rethinking-network-pruning).
+
+Features: per cfg entry, 'M' is a 2x2 max-pool and an int is conv3x3 (no bias)-BN-ReLU.
+Then a 2x2 average pool (the features end at 2x2 for a 32x32 input with four 'M') and
+the classifier. The two original codes differ only in the classifier:
+
+- "mlp" (L1-norm pruning, Li et al. 2017): Linear(cfg[-1], 512)-BN1d-ReLU-Linear(512, classes);
+- "linear" (Network Slimming, Liu et al. 2017): Linear(cfg[-1], classes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from .common import Net, init_conv_bn_, is_width
+
+# Standard VGG A/B/D/E without the last max-pool (CIFAR inputs are 32x32, not 224x224).
+DEFAULT_CFGS = {
+    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+         512, 512, 512, 512, "M", 512, 512, 512, 512],
+}
+
+HIDDEN = 512  # width of the "mlp" head's hidden layer (L1-norm code)
+
+
+def _mlp_head(in_features: int, num_classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(in_features, HIDDEN),
+        nn.BatchNorm1d(HIDDEN),
+        nn.ReLU(inplace=True),
+        nn.Linear(HIDDEN, num_classes),
+    )
+
+
+def _linear_head(in_features: int, num_classes: int) -> nn.Module:
+    return nn.Linear(in_features, num_classes)
+
+
+HEADS = {"mlp": _mlp_head, "linear": _linear_head}
+
+
+class VGG(Net):
+    """VGG with BN for 32x32 inputs; see the module docstring for the cfg and heads."""
+
+    def __init__(self, cfg: list, num_classes: int = 10, in_channels: int = 3,
+                 head: str = "linear") -> None:
+        if head not in HEADS:
+            raise ValueError(f"VGG head must be one of {sorted(HEADS)}, got {head!r}")
+        super().__init__(cfg, num_classes, in_channels, {"head": head})
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for entry in cfg:
+            if entry == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers += [
+                    nn.Conv2d(channels, entry, kernel_size=3, padding=1, bias=False),
+                    nn.BatchNorm2d(entry),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = entry
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AvgPool2d(2)
+        self.classifier = HEADS[head](channels, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Both original codes: BN scale 0.5 (BatchNorm1d included here; the original left
+        # BN1d at PyTorch 0.3's default, uniform(0, 1), whose mean is 0.5), Linear N(0, 0.01).
+        init_conv_bn_(self, bn_weight=0.5)
+        for module in self.classifier.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool(self.features(x))
+        return self.classifier(x.flatten(1))
+
+
+@dataclass(frozen=True)
+class VGGSpec:
+    """A named VGG depth (11/13/16/19) and its default classifier head."""
+
+    depth: int
+    head: str = "linear"
+
+    def default_cfg(self) -> list:
+        return list(DEFAULT_CFGS[self.depth])
+
+    def check_cfg(self, name: str, cfg: Any) -> list:
+        default = DEFAULT_CFGS[self.depth]
+        pools = [i for i, entry in enumerate(default) if entry == "M"]
+        expected = (f"{len(default) - len(pools)} conv widths with 'M' at positions {pools} "
+                    f"({len(default)} entries, like the default {default})")
+        if isinstance(cfg, (str, bytes)) or not isinstance(cfg, (list, tuple)):
+            raise ValueError(f"{name} cfg must be a list of {expected}, got {cfg!r}")
+        if len(cfg) != len(default) or [i for i, e in enumerate(cfg) if e == "M"] != pools:
+            raise ValueError(f"{name} cfg needs {expected}, got {list(cfg)}")
+        for position, entry in enumerate(cfg):
+            if entry != "M" and not is_width(entry):
+                raise ValueError(
+                    f"{name} cfg[{position}] must be a positive int (a conv width) or 'M', "
+                    f"got {entry!r}"
+                )
+        return [entry if entry == "M" else int(entry) for entry in cfg]
+
+    def prunable(self, name: str, cfg: list) -> list[int]:
+        return [i for i, entry in enumerate(cfg) if entry != "M"]
+
+    def option_defaults(self) -> dict:
+        return {"head": self.head}
+
+    def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> VGG:
+        return VGG(cfg, num_classes, in_channels, **options)
