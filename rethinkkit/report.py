@@ -142,6 +142,11 @@ def budget_rules(ratios: Sequence[float], cifar: Recipe = Recipe(), imagenet: Re
     return pd.DataFrame(rows)
 
 
+def frame(records: Iterable) -> pd.DataFrame:
+    """Dataclass instances (e.g. `rk.paper.configs()`) as a DataFrame, one row each."""
+    return pd.DataFrame([dataclasses.asdict(r) for r in records])
+
+
 def recipe_table(recipes: Mapping[str, Recipe]) -> pd.DataFrame:
     """Recipes side by side, one row each, with the lr milestones as epochs."""
     rows = []
@@ -170,5 +175,6 @@ def plot_history(epochs: pd.DataFrame, hue: str | None = None, ax=None):
         _, ax = plt.subplots(figsize=(6, 3.5))
     sns.lineplot(data=long, x="epoch", y="top-1 (%)", hue=hue or "split", style="split" if hue else None,
                  marker="o", errorbar="sd", ax=ax)
-    ax.set_title("accuracy by epoch" + (f" (mean ± sd over seeds)" if epochs["seed"].nunique() > 1 else ""))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_title("accuracy by epoch" + (" (mean ± sd over seeds)" if epochs["seed"].nunique() > 1 else ""))
     return ax

@@ -18,7 +18,7 @@ def test_plan_merges_profile_and_overrides_and_filters_to_declared(tmp_path):
     (job,) = batch.plan(["00_quickstart"], "smoke", {"ratio": 0.25}, tmp_path)
     assert job.output == tmp_path / "00_quickstart.ipynb"
     assert job.parameters["dataset"] == "fashion-mnist-mini"
-    assert job.parameters["epochs"] == 2 and job.parameters["ratio"] == 0.25
+    assert job.parameters["epochs"] == 4 and job.parameters["ratio"] == 0.25
     (meth,) = batch.plan(["03_methodology"], "smoke", None, tmp_path)
     assert "dataset" not in meth.parameters  # 03 declares no dataset: the profile's is not passed
     assert set(meth.parameters) <= set(batch.declared_parameters(meth.notebook))
