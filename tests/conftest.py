@@ -25,3 +25,15 @@ def store(tmp_path):
     import rethinkkit as rk
 
     return rk.runs.Store(tmp_path / "store")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small-batch CPU forwards gain nothing from threads, and on a busy machine OpenMP's
+    waiting threads can make them many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

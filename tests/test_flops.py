@@ -14,14 +14,7 @@ RESNET110_A = [8] * 17 + [16] + [32] * 18 + [64] * 18
 RESNET110_B = [8] * 17 + [16] + [32] + [19] * 17 + [64] + [44] * 17
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Batch-1 CPU models gain nothing from threads, and on a busy shared machine OpenMP's
-    # waiting threads can make them 100x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Hand-written counts (conv/linear MACs at 32x32; params with BN), independent of the code.

@@ -24,14 +24,7 @@ VGG16_A = [32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 2
 RESNET56_A = [14] * 7 + [16, 14] + [32] + [28] * 8 + [64] + [57] * 7 + [64]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Batch-2 CPU models gain nothing from threads, and on a busy shared machine OpenMP's
-    # waiting threads can make them 100x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def shapes(model):
