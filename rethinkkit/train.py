@@ -178,7 +178,7 @@ def train(
     start_epoch = 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        state = torch.load(path, map_location=data.device, weights_only=False)
+        state = torch.load(path, map_location=data.device, weights_only=True)  # plain data only
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]

@@ -28,7 +28,8 @@ def test_there_are_notebooks():
 
 def test_main_job_runs_every_notebook_with_papermill(tmp_path, shared_store):
     out = tmp_path / "executed"
-    cmd = [sys.executable, "-m", "rethinkkit.cli", "run", *[p.stem for p in NOTEBOOKS],
+    script = Path(sys.executable).parent / "rethinkkit"  # the README's console command
+    cmd = [str(script), "run", *[p.stem for p in NOTEBOOKS],
            "--profile", "smoke", "--output", str(out), "--store", str(shared_store)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr

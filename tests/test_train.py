@@ -122,3 +122,12 @@ def test_weight_masks_keep_pruned_weights_at_zero(tiny):
 def test_recipe_type_checked(tiny):
     with pytest.raises(TypeError, match="Recipe"):
         train(small_resnet(), tiny, {"epochs": 1})
+
+
+def test_progress_bar_shows_by_default_and_is_quiet_in_batch_mode(tiny, monkeypatch, capsys):
+    monkeypatch.delenv("RETHINKKIT_QUIET", raising=False)
+    train(small_resnet(), tiny, Recipe(epochs=1), seed=0, desc="bar-check")
+    assert "bar-check" in capsys.readouterr().err
+    monkeypatch.setenv("RETHINKKIT_QUIET", "1")
+    train(small_resnet(), tiny, Recipe(epochs=1), seed=0, desc="bar-check")
+    assert "bar-check" not in capsys.readouterr().err
