@@ -190,60 +190,64 @@ def train(
     n_train = len(data.train_labels)
     bar = _progress_bar(range(start_epoch, recipe.epochs), recipe.epochs, start_epoch, progress, desc)
     began = time.perf_counter()
-    for epoch in bar:
-        epoch_began = time.perf_counter()
-        lr = recipe.lr_at(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        loss_sum = torch.zeros((), device=data.device)
-        correct = torch.zeros((), device=data.device, dtype=torch.long)
-        for x, y in data.train_batches(recipe.batch_size, seed=seed, epoch=epoch, augment=recipe.augment):
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+    try:
+        for epoch in bar:
+            epoch_began = time.perf_counter()
+            lr = recipe.lr_at(epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            loss_sum = torch.zeros((), device=data.device)
+            correct = torch.zeros((), device=data.device, dtype=torch.long)
+            for x, y in data.train_batches(recipe.batch_size, seed=seed, epoch=epoch, augment=recipe.augment):
+                out = model(x)
+                loss = F.cross_entropy(out, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                for hook in hooks:
+                    hook.after_backward(model)
+                optimizer.step()
+                for hook in hooks:
+                    hook.after_step(model)
+                loss_sum += loss.detach() * len(y)
+                correct += (out.detach().argmax(1) == y).sum()
+            train_loss = loss_sum.item() / n_train  # the epoch's one host sync
+            if not math.isfinite(train_loss):
+                last_good = history[-1]["epoch"] if history else 0
+                kept = f"the last good checkpoint (epoch {last_good}) is kept at {path}" if path else "no checkpoint was kept"
+                raise TrainingDiverged(
+                    f"training loss became {train_loss} in epoch {epoch + 1} of {recipe.epochs} (lr {lr:g}); "
+                    f"{kept}. Lower the learning rate or check the data and model."
+                )
             for hook in hooks:
-                hook.after_backward(model)
-            optimizer.step()
-            for hook in hooks:
-                hook.after_step(model)
-            loss_sum += loss.detach() * len(y)
-            correct += (out.detach().argmax(1) == y).sum()
-        train_loss = loss_sum.item() / n_train  # the epoch's one host sync
-        if not math.isfinite(train_loss):
-            last_good = history[-1]["epoch"] if history else 0
-            kept = f"the last good checkpoint (epoch {last_good}) is kept at {path}" if path else "no checkpoint was kept"
-            raise TrainingDiverged(
-                f"training loss became {train_loss} in epoch {epoch + 1} of {recipe.epochs} (lr {lr:g}); "
-                f"{kept}. Lower the learning rate or check the data and model."
-            )
-        for hook in hooks:
-            hook.on_epoch_end(model, epoch)
-        row = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "train_loss": train_loss,
-            "train_top1": 100.0 * correct.item() / n_train,
-            **evaluate(model, data, recipe.eval_batch_size),
-            "seconds": time.perf_counter() - epoch_began,
-        }
-        history.append(row)
-        if path is not None:
-            save_checkpoint(
-                path,
-                {
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "history": history,
-                    "cpu_rng": torch.get_rng_state(),
-                    "recipe": dataclasses.asdict(recipe),
-                    "seed": seed,
-                },
-            )
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{train_loss:.3f}", top1=f"{row['test_top1']:.2f}")
+                hook.on_epoch_end(model, epoch)
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": train_loss,
+                "train_top1": 100.0 * correct.item() / n_train,
+                **evaluate(model, data, recipe.eval_batch_size),
+                "seconds": time.perf_counter() - epoch_began,
+            }
+            history.append(row)
+            if path is not None:
+                save_checkpoint(
+                    path,
+                    {
+                        "epoch": epoch + 1,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "history": history,
+                        "cpu_rng": torch.get_rng_state(),
+                        "recipe": dataclasses.asdict(recipe),
+                        "seed": seed,
+                    },
+                )
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{train_loss:.3f}", top1=f"{row['test_top1']:.2f}")
+    finally:
+        if hasattr(bar, "close"):
+            bar.close()
     return TrainResult(history=history, seconds=time.perf_counter() - began)
 
 
