@@ -30,8 +30,7 @@ from .config import Recipe
 from .train import train
 
 CIFAR_TRAIN_IMAGES = 50_000
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2023, 0.1994, 0.2010)
+MEAN, STD = data_mod.CIFAR_MEAN, data_mod.CIFAR_STD
 
 
 def hardware(device: torch.device) -> str:

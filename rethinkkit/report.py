@@ -13,12 +13,7 @@ import pandas as pd
 from . import budget as budget_mod
 from . import flops, models
 from .config import Recipe
-from .runs import Run, Store
-
-RUN_COLUMNS = [
-    "key", "seed", "dataset", "model", "cfg", "init", "tag", "epochs", "base_lr",
-    "train_images", "num_classes", "in_channels", "params", "macs", "device",
-]
+from .runs import RUN_COLUMNS, Run, Store
 
 
 def history(runs: Iterable[Run] | None = None, store: Store | str | None = None) -> pd.DataFrame:

@@ -210,6 +210,12 @@ def _data_for(spec: RunSpec, data, root, device):
     return data
 
 
+RUN_COLUMNS = (
+    "key", "seed", "dataset", "model", "cfg", "init", "tag", "epochs", "base_lr",
+    "train_images", "num_classes", "in_channels", "params", "macs", "device",
+)  # what every row of a result file says about its run (besides the per-epoch columns)
+
+
 def _run_columns(spec: RunSpec, seed: int, counts, data) -> dict:
     recipe = spec.recipe
     return {
@@ -228,7 +234,7 @@ def _run_columns(spec: RunSpec, seed: int, counts, data) -> dict:
         "params": counts.params,
         "macs": counts.macs,
         "device": str(data.device),
-    }
+    }  # keys: RUN_COLUMNS, checked by the tests
 
 
 def _thaw(value):

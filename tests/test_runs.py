@@ -30,6 +30,7 @@ def test_get_or_run_trains_once_and_writes_one_result(store, mini, monkeypatch):
     assert files == [store.run_dir(SPEC, 0) / "result.parquet"]
     history = pd.read_parquet(files[0])
     assert list(history["epoch"]) == [1, 2]
+    assert set(rk.runs.RUN_COLUMNS) <= set(history.columns)
     assert set(history["key"]) == {SPEC.key()} and set(history["train_images"]) == {256}
     assert run.params > 0 and run.macs > 0
     assert not (store.run_dir(SPEC, 0) / "checkpoint.pt").exists()
