@@ -118,7 +118,7 @@ class RunSpec:
 
     def key(self) -> str:
         """Stable 12-hex-digit name: a hash of the fields that differ from their defaults."""
-        payload = json.dumps(_non_default(self), sort_keys=True, separators=(",", ":"))
+        payload = json.dumps(_plain(self, omit_defaults=True), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -128,43 +128,36 @@ def _freeze(value):
     return value
 
 
-def _plain(value):
-    """Dataclasses, tuples and dicts -> JSON-able dicts and lists (hooks carry their type name)."""
-    if hasattr(value, "key_data"):  # objects holding tensors (masks) name themselves by a digest
+def _plain(value, omit_defaults: bool = False):
+    """Dataclasses, tuples and dicts -> JSON-able dicts and lists. Hooks carry their type
+    name; objects holding tensors (masks) name themselves by `key_data()`. With
+    `omit_defaults`, dataclass fields equal to their default are left out (recursively)."""
+    if hasattr(value, "key_data"):
         return {"type": type(value).__name__, **value.key_data()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if not isinstance(value, (Recipe, RunSpec)):
-            out = {"type": type(value).__name__, **out}
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _non_default(value):
-    """Like _plain, but omits dataclass fields equal to their default (recursively)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type) and not hasattr(value, "key_data"):
         out = {}
         for f in dataclasses.fields(value):
             current = getattr(value, f.name)
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = dataclasses.MISSING
-            if default is not dataclasses.MISSING and _plain(current) == _plain(default):
+            if omit_defaults and _plain(current) == _default(f):
                 continue
-            out[f.name] = _non_default(current)
+            out[f.name] = _plain(current, omit_defaults)
         if not isinstance(value, (Recipe, RunSpec)):
             out = {"type": type(value).__name__, **out}
         return out
     if isinstance(value, (list, tuple)):
-        return [_non_default(v) for v in value]
-    return _plain(value)
+        return [_plain(v, omit_defaults) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, omit_defaults) for k, v in value.items()}
+    return value
+
+
+def _default(f: dataclasses.Field):
+    """A field's default as plain data, or a marker that equals nothing plain."""
+    if f.default is not dataclasses.MISSING:
+        return _plain(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return _plain(f.default_factory())
+    return dataclasses.MISSING
 
 
 def deviations(recipe: Recipe, paper: Recipe = CIFAR) -> dict:
