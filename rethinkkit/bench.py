@@ -132,7 +132,7 @@ def run(model_names=("resnet20", "resnet56", "vgg16"), steps: int = 20, device=N
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, device: torch.device, steps: int, batch_size: int) -> str:
+def markdown(table: pd.DataFrame, device: torch.device, steps: int, batch_size: int = Recipe().batch_size) -> str:
     lines = [
         f"Hardware: {hardware(device)}; device `{device}`; {steps} timed steps of batch {batch_size} per side "
         f"after one warm-up pass; s/epoch = {CIFAR_TRAIN_IMAGES:,} CIFAR training images at the measured rate.",

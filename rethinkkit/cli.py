@@ -13,9 +13,7 @@ from . import batch
 
 
 def _run(args) -> int:
-    overrides = {}
-    for name, value in args.param or []:
-        overrides[name] = batch.parse_value(value)
+    overrides = {name: batch.parse_value(value) for name, value in args.param or []}
 
     def report(outcome: batch.Outcome) -> None:
         print(f"{outcome.job.notebook.stem}: done in {outcome.seconds:.0f} s -> {outcome.job.output}", flush=True)
@@ -34,7 +32,7 @@ def _bench(args) -> int:
     device = resolve_device(args.device)
     print(f"benchmarking {', '.join(args.models)} on {bench.hardware(device)} ...", flush=True)
     table = bench.run(args.models, steps=args.steps, device=device)
-    print(bench.markdown(table, device, args.steps, 64))
+    print(bench.markdown(table, device, args.steps))
     return 0
 
 

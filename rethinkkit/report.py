@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import budget as budget_mod
 from . import flops, models
-from .config import Recipe
+from .config import IMAGENET, Recipe
 from .runs import RUN_COLUMNS, Run, Store
 
 
@@ -38,7 +38,7 @@ def results(runs: Iterable[Run] | None = None, store: Store | str | None = None)
     if epochs.empty:
         return pd.DataFrame(columns=[*RUN_COLUMNS, "final_top1", "best_top1", "best_epoch", "seconds"])
     rows = []
-    for (key, seed), run in epochs.groupby(["key", "seed"], sort=False):
+    for _, run in epochs.groupby(["key", "seed"], sort=False):
         run = run.sort_values("epoch")
         best = run.loc[run["test_top1"].idxmax()]
         rows.append(
@@ -70,6 +70,11 @@ def mean_std(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f} ± {std:.2f} (n={n})"
 
 
+def pruned_pct(base: float, pruned: float) -> float:
+    """How much of `base` pruning removed, in percent."""
+    return 100.0 * (1 - pruned / base)
+
+
 def architecture(
     model: str, ratio: float = 0.0, *, num_classes: int = 10, in_channels: int = 3, image_size: int = 32
 ) -> dict:
@@ -86,10 +91,10 @@ def architecture(
         "cfg": cfg,
         "base_params": b.params,
         "params": p.params,
-        "params_pruned_pct": 100.0 * (1 - p.params / b.params),
+        "params_pruned_pct": pruned_pct(b.params, p.params),
         "base_macs": b.macs,
         "macs": p.macs,
-        "macs_pruned_pct": 100.0 * (1 - p.macs / b.macs),
+        "macs_pruned_pct": pruned_pct(b.macs, p.macs),
     }
 
 
@@ -108,7 +113,7 @@ def budget_table(
             {
                 "config": c.name,
                 "model": c.model,
-                "macs_pruned_pct": 100.0 * (1 - pruned.macs / base.macs),
+                "macs_pruned_pct": pruned_pct(base.macs, pruned.macs),
                 "macs_pruned_pct_reported": c.macs_pruned,
                 **plan,
             }
@@ -118,11 +123,8 @@ def budget_table(
     return table
 
 
-def budget_rules(ratios: Sequence[float], cifar: Recipe = Recipe(), imagenet: Recipe | None = None) -> pd.DataFrame:
+def budget_rules(ratios: Sequence[float], cifar: Recipe = Recipe(), imagenet: Recipe = IMAGENET) -> pd.DataFrame:
     """Scratch-B epochs and milestones under both rules for MACs ratios (base / pruned)."""
-    from .config import IMAGENET
-
-    imagenet = imagenet or IMAGENET
     rows = []
     for ratio in ratios:
         c = budget_mod.scratch_b(ratio, 1.0, cifar, "cifar")
