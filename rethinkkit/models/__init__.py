@@ -13,14 +13,14 @@ from typing import Any
 
 from torch import nn
 
-from .common import ChannelSelection, Net, Spec
+from .common import ChannelSelection, Net, PrunableLayer, Spec
 from .densenet import DenseNet, DenseNetSpec
 from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec
 from .vgg import VGG, VGGSpec
 
 __all__ = [
-    "ChannelSelection", "DenseNet", "Net", "PreResNet", "ResNet", "Spec", "VGG",
+    "ChannelSelection", "DenseNet", "Net", "PreResNet", "PrunableLayer", "ResNet", "Spec", "VGG",
     "build", "default_cfg", "from_arch", "names", "register", "uniform_cfg",
 ]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import torch
@@ -84,6 +85,24 @@ class ChannelSelection(nn.Module):
         return f"{self.num_channels} -> {self.num_selected}"
 
 
+@dataclass(frozen=True)
+class PrunableLayer:
+    """A conv whose output channels structured pruning may remove, and who else sees them.
+
+    position:   the cfg entry that holds this conv's width
+    conv:       the conv's module name (its weight's dim 0 is indexed by the kept channels)
+    dependents: (module name, dim) pairs indexed by the same kept channels: the conv's
+                BatchNorm (dim 0) and the next layer that reads them (conv or Linear, dim 1)
+    layer_id:   Li et al.'s conv number, counting convs from the stem (id 1); the paper's
+                skip lists name layers by it
+    """
+
+    position: int
+    conv: str
+    dependents: tuple[tuple[str, int], ...]
+    layer_id: int
+
+
 class Net(nn.Module):
     """Base of every registered model: its architecture is plain, JSON-able data.
 
@@ -101,6 +120,13 @@ class Net(nn.Module):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.options = dict(options)
+
+    def prunable_layers(self) -> list[PrunableLayer]:
+        """The convs structured pruning may shrink, in cfg order (families override this)."""
+        raise ValueError(
+            f"{self.name or type(self).__name__} does not support filter pruning: it does not list its"
+            " prunable layers"
+        )
 
     def selections(self) -> list[ChannelSelection]:
         """The channel-selection layers, in the order the cfg lists them."""

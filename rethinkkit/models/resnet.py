@@ -20,7 +20,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import Net, check_widths, init_conv_bn_
+from .common import Net, PrunableLayer, check_widths, init_conv_bn_
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -116,6 +116,16 @@ class ResNet(Net):
         # The original: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 1, Linear left at
         # PyTorch's default (the same uniform(+-1/sqrt(fan_in)) in 0.3 and now).
         init_conv_bn_(self, bn_weight=1.0)
+
+    def prunable_layers(self) -> list[PrunableLayer]:
+        """The first conv of every block (Li et al. prune only that one, so the residual
+        stream keeps its width); block b's first conv is layer id 2 + 2b."""
+        n = len(self.cfg) // 3
+        layers = []
+        for b in range(len(self.cfg)):
+            block = f"layer{b // n + 1}.{b % n}"
+            layers.append(PrunableLayer(b, f"{block}.conv1", ((f"{block}.bn1", 0), (f"{block}.conv2", 1)), 2 + 2 * b))
+        return layers
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.bn1(self.conv1(x)), inplace=True)

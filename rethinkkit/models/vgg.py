@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .common import Net, init_conv_bn_, is_width
+from .common import Net, PrunableLayer, init_conv_bn_, is_width
 
 # Standard VGG A/B/D/E without the last max-pool (CIFAR inputs are 32x32, not 224x224).
 DEFAULT_CFGS = {
@@ -79,6 +79,19 @@ class VGG(Net):
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, 0.0, 0.01)
                 nn.init.zeros_(module.bias)
+
+    def prunable_layers(self) -> list[PrunableLayer]:
+        """Every conv: its BN follows it; the next conv, or the classifier's first Linear
+        after the last one, reads its channels (the 2x2 average pool leaves one pixel each)."""
+        convs = [name for name, m in self.features.named_children() if isinstance(m, nn.Conv2d)]
+        head = "classifier.0" if isinstance(self.classifier, nn.Sequential) else "classifier"
+        readers = [f"features.{name}" for name in convs[1:]] + [head]
+        positions = [i for i, entry in enumerate(self.cfg) if entry != "M"]
+        return [
+            PrunableLayer(position, f"features.{conv}",
+                          ((f"features.{int(conv) + 1}", 0), (reader, 1)), layer_id)
+            for layer_id, (position, conv, reader) in enumerate(zip(positions, convs, readers), start=1)
+        ]
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.pool(self.features(x))
