@@ -98,6 +98,7 @@ class RunSpec:
     options: tuple[tuple[str, Any], ...] = ()  # model options, e.g. (("head", "linear"),)
     init: str = "scratch"
     train_subset: int | None = None  # train on a stratified subset of this many images
+    test_subset: int | None = None  # evaluate on a stratified subset of this many test images
     hooks: tuple = ()  # training hooks (frozen dataclasses from rethinkkit.train)
     tag: str = ""  # free text that separates otherwise identical runs
 
@@ -109,8 +110,10 @@ class RunSpec:
         object.__setattr__(self, "hooks", tuple(self.hooks))
         if not isinstance(self.recipe, Recipe):
             raise ConfigError(f"RunSpec.recipe must be a rethinkkit Recipe, got {type(self.recipe).__name__}")
-        if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 1):
-            raise ConfigError(f"train_subset must be a positive integer or None, got {self.train_subset!r}")
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
 
     def to_dict(self) -> dict:
         """Every field as plain JSON-able data (defaults included)."""

@@ -65,6 +65,7 @@ def summarize(df: pd.DataFrame, by: Sequence[str], metric: str = "final_top1") -
 
 def mean_std(mean: float, std: float, n: int) -> str:
     """'93.14 ± 0.12 (n=5)'; a single run shows no std."""
+    n = int(n)
     if n < 2 or pd.isna(std):
         return f"{mean:.2f} (n={n})"
     return f"{mean:.2f} ± {std:.2f} (n={n})"
@@ -106,8 +107,9 @@ def budget_table(
     within `tolerance` percentage points."""
     rows = []
     for c in configs:
-        base = flops.count(models.build(c.model))
-        pruned = flops.count(models.build(c.model, cfg=list(c.cfg)))
+        classes, shape = getattr(c, "num_classes", 10), getattr(c, "input_shape", (3, 32, 32))
+        base = flops.count(models.build(c.model, num_classes=classes), shape)
+        pruned = flops.count(models.build(c.model, num_classes=classes, cfg=list(c.cfg)), shape)
         plan = budget_mod.describe(base.macs, pruned.macs, recipe, rule)
         rows.append(
             {
@@ -115,6 +117,8 @@ def budget_table(
                 "model": c.model,
                 "macs_pruned_pct": pruned_pct(base.macs, pruned.macs),
                 "macs_pruned_pct_reported": c.macs_pruned,
+                "params_pruned_pct": pruned_pct(base.params, pruned.params),
+                "params_pruned_pct_reported": c.params_pruned,
                 **plan,
             }
         )
@@ -174,4 +178,138 @@ def plot_history(epochs: pd.DataFrame, hue: str | None = None, ax=None):
                  marker="o", errorbar="sd", ax=ax)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_title("accuracy by epoch" + (" (mean ± sd over seeds)" if epochs["seed"].nunique() > 1 else ""))
+    return ax
+
+
+# --- ours beside the paper's ------------------------------------------------------------
+
+METRICS = {"final_top1": "final epoch", "best_top1": "best test epoch (selects on the test set)"}
+
+
+def welch(a: tuple[float, float, int], b: tuple[float, float, int], level: float = 0.95) -> dict:
+    """Confidence interval of mean(a) - mean(b) from (mean, std, n) of two samples (Welch).
+
+    Returns diff, low, high and the verdict: "a better" when the whole interval is above 0,
+    "b better" when below, "on par" when it holds 0; "no CI" when a side has fewer than 2
+    runs or no std (ImageNet single runs).
+    """
+    from scipy import stats
+
+    (ma, sa, na), (mb, sb, nb) = a, b
+    diff = ma - mb
+    if min(na, nb) < 2 or pd.isna(sa) or pd.isna(sb):
+        return {"diff": diff, "low": float("nan"), "high": float("nan"), "verdict": "no CI"}
+    va, vb = sa**2 / na, sb**2 / nb
+    se = (va + vb) ** 0.5
+    if se == 0:
+        low = high = diff
+    else:
+        df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+        half = stats.t.ppf(0.5 + level / 2, df) * se
+        low, high = diff - half, diff + half
+    verdict = "a better" if low > 0 else "b better" if high < 0 else "on par"
+    return {"diff": diff, "low": low, "high": high, "verdict": verdict}
+
+
+def _verdict_text(result: dict, a: str, b: str) -> str:
+    return {"a better": f"{a} better", "b better": f"{b} better"}.get(result["verdict"], result["verdict"])
+
+
+def compare(
+    ours: pd.DataFrame,
+    paper: pd.DataFrame,
+    *,
+    claim: tuple[str, str] = ("scratch-b", "fine-tune"),
+    metric: str = "final_top1",
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Our table beside the paper's, one row per pruned config, in the paper's layout.
+
+    ours:  one row per run (`rk.pipeline.run`): config, model, strategy, seed, `metric`.
+    paper: a paper table (`rk.paper.table(1)`): config, strategy, mean, std, n.
+    For every strategy of the paper's table (and "unpruned", the config's base model) the
+    row has our "mean ± std (n)" and the paper's. Then the claim: `claim[0]` vs `claim[1]`
+    as a `level` confidence interval of the mean difference (Welch), on our runs and on
+    the paper's own means and stds, and whether the two verdicts agree.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+    missing = {"config", "model", "strategy", metric} - set(ours.columns)
+    if missing:
+        raise ValueError(f"ours needs the columns {sorted(missing)}: pass the table rk.pipeline.run returns")
+    stats_ours = ours.groupby(["config", "strategy"])[metric].agg(["mean", lambda s: s.std(ddof=1), "count"])
+    stats_ours.columns = ["mean", "std", "n"]
+    paper_stats = paper.set_index(["config", "strategy"])[["mean", "std", "n"]]
+    strategies = list(dict.fromkeys(paper["strategy"]))
+    a, b = claim
+    rows = []
+    for config, group in ours[ours["strategy"] != "unpruned"].groupby("config", sort=False):
+        model = group["model"].iloc[0]
+        row = {"dataset": group["dataset"].iloc[0] if "dataset" in group else "", "model": model, "config": config}
+        for s in strategies:
+            key = (model if s == "unpruned" else config, s)
+            row[s] = mean_std(*stats_ours.loc[key]) if key in stats_ours.index else "—"
+            row[f"{s} (paper)"] = mean_std(*paper_stats.loc[key]) if key in paper_stats.index else "—"
+        for side, table in (("ours", stats_ours), ("paper", paper_stats)):
+            if (config, a) in table.index and (config, b) in table.index:
+                result = welch(tuple(table.loc[(config, a)]), tuple(table.loc[(config, b)]), level)
+                row[f"{a} − {b} ({side})"] = (
+                    f"{result['diff']:+.2f} [{result['low']:+.2f}, {result['high']:+.2f}]"
+                    if result["verdict"] != "no CI" else f"{result['diff']:+.2f}"
+                )
+                row[f"verdict ({side})"] = _verdict_text(result, a, b)
+            else:
+                row[f"verdict ({side})"] = "—"
+        if "—" in (row["verdict (ours)"], row["verdict (paper)"]) or "no CI" in (row["verdict (ours)"], row["verdict (paper)"]):
+            row["agree"] = "—"
+        else:
+            row["agree"] = "yes" if row["verdict (ours)"] == row["verdict (paper)"] else "no"
+        row["metric"] = METRICS[metric]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict_summary(table: pd.DataFrame) -> str:
+    """One sentence on how many rows' verdicts agree with the paper's."""
+    decided = table[table["agree"] != "—"]
+    if decided.empty:
+        return ("No verdict could be compared: a claim needs at least 2 seeds per strategy on both sides "
+                "(the paper's ImageNet rows are single runs).")
+    agree = int((decided["agree"] == "yes").sum())
+    return f"Our verdict agrees with the paper's in {agree} of {len(decided)} rows."
+
+
+def plot_strategies(ours: pd.DataFrame, paper: pd.DataFrame | None = None, metric: str = "final_top1", ax=None):
+    """Per config, accuracy by strategy: our mean ± sd over seeds (dots: single seeds) and,
+    if given, the paper's mean (hollow diamond). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ours.empty:
+        raise ValueError("nothing to plot: the table of runs is empty")
+    pruned = ours[ours["strategy"] != "unpruned"]
+    configs = list(dict.fromkeys(pruned["config"]))
+    strategies = list(dict.fromkeys(pruned["strategy"]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.8 + 1.6 * len(configs), 3.8))
+    palette = sns.color_palette("colorblind", len(strategies))
+    width = 0.8 / len(strategies)
+    reported = paper.set_index(["config", "strategy"])["mean"] if paper is not None else pd.Series(dtype=float)
+    for j, (s, color) in enumerate(zip(strategies, palette)):
+        for i, config in enumerate(configs):
+            x = i + (j - (len(strategies) - 1) / 2) * width
+            values = pruned.loc[(pruned["config"] == config) & (pruned["strategy"] == s), metric]
+            if values.empty:
+                continue
+            sd = values.std(ddof=1) if len(values) > 1 else 0.0
+            ax.errorbar(x, values.mean(), yerr=sd, fmt="o", color=color, capsize=3,
+                        label=s if i == 0 else None)
+            ax.scatter([x] * len(values), values, s=8, color=color, alpha=0.5)
+            if (config, s) in reported.index:
+                ax.scatter(x, reported[(config, s)], marker="D", facecolors="none", edgecolors=color, s=40,
+                           label="paper (hollow ◇)" if i == 0 and j == 0 else None)
+    ax.set_xticks(range(len(configs)), configs)
+    ax.set_ylabel(f"top-1 (%), {METRICS.get(metric, metric)}")
+    ax.set_title("accuracy by strategy (mean ± sd over seeds)")
+    ax.legend(fontsize="small", ncol=2)
     return ax

@@ -95,12 +95,14 @@ class PrunableLayer:
                 BatchNorm (dim 0) and the next layer that reads them (conv or Linear, dim 1)
     layer_id:   Li et al.'s conv number, counting convs from the stem (id 1); the paper's
                 skip lists name layers by it
+    stage:      the resolution stage (0-based) for per-stage prune ratios (ResNets)
     """
 
     position: int
     conv: str
     dependents: tuple[tuple[str, int], ...]
     layer_id: int
+    stage: int = 0
 
 
 class Net(nn.Module):

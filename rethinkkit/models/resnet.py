@@ -124,7 +124,8 @@ class ResNet(Net):
         layers = []
         for b in range(len(self.cfg)):
             block = f"layer{b // n + 1}.{b % n}"
-            layers.append(PrunableLayer(b, f"{block}.conv1", ((f"{block}.bn1", 0), (f"{block}.conv2", 1)), 2 + 2 * b))
+            layers.append(PrunableLayer(b, f"{block}.conv1", ((f"{block}.bn1", 0), (f"{block}.conv2", 1)),
+                                        layer_id=2 + 2 * b, stage=b // n))
         return layers
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,106 @@
+"""L1-norm filter pruning (Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017).
+
+In each pruned layer, rank the conv's filters by the L1 norm of their weights and keep the
+`int(C * (1 - p))` largest (never fewer than one). The target is predefined, given by one
+of three specs (REFERENCE.md, "L1-norm filter pruning"):
+
+- `skip` + `ratios`: one ratio per resolution stage; layers whose id (convs counted from
+  the stem, id 1) is in `skip` keep full width -- the paper's ResNet configs;
+- `cfg`: a fixed target cfg, every layer keeps that many filters -- VGG-16-A;
+- `ratio`: one ratio for every prunable layer -- the widgets' uniform case.
+
+For ResNets only the first conv of a block is prunable (its family says so), as in the paper.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Real
+
+import torch
+from torch import nn
+
+from . import surgery
+from .base import Pruned
+
+
+@dataclass(frozen=True)
+class L1Spec:
+    """Which filters L1-norm pruning removes; exactly one of ratios / cfg / ratio is set."""
+
+    skip: tuple[int, ...] = ()  # layer ids kept at full width (convs counted from the stem, id 1)
+    ratios: tuple[float, ...] | None = None  # pruned fraction per resolution stage
+    cfg: tuple | None = None  # a fixed target cfg ('M' entries as in the model's cfg)
+    ratio: float | None = None  # one pruned fraction for every prunable layer
+
+    def __post_init__(self) -> None:
+        for name in ("skip", "ratios", "cfg"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+        given = [n for n in ("ratios", "cfg", "ratio") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "an L1Spec needs exactly one of ratios=(per stage), cfg=(target cfg) or ratio=(uniform); "
+                f"got {given or 'none'}"
+            )
+        for p in self.ratios or (() if self.ratio is None else (self.ratio,)):
+            if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p < 1:
+                raise ValueError(f"a prune ratio is the pruned fraction of filters, in [0, 1); got {p!r}")
+
+    def describe(self) -> str:
+        if self.cfg is not None:
+            return "fixed cfg"
+        ratios = f"{self.ratio:g} per layer" if self.ratio is not None else "/".join(f"{p:g}" for p in self.ratios) + " per stage"
+        return ratios + (f", skip layers {', '.join(map(str, self.skip))}" if self.skip else "")
+
+
+def target_cfg(model: nn.Module, spec: L1Spec) -> list:
+    """The cfg `spec` asks for on `model` (which filters are kept is for `prune` to say)."""
+    layers = model.prunable_layers()
+    cfg = list(model.cfg)
+    if spec.cfg is not None:
+        target = list(spec.cfg)
+        if len(target) != len(cfg) or any((a == "M") != (b == "M") for a, b in zip(target, cfg)):
+            raise ValueError(f"the target cfg {target} does not match {model.name}'s cfg layout {cfg}")
+        prunable = {layer.position for layer in layers}
+        for position, (want, have) in enumerate(zip(target, cfg)):
+            if want == have:
+                continue
+            if position not in prunable or not 1 <= want <= have:
+                raise ValueError(
+                    f"target cfg[{position}] = {want!r}: L1-norm pruning can only keep between 1 and "
+                    f"{have} filters of a prunable layer (prunable positions: {sorted(prunable)})"
+                )
+        return target
+    stages = max(layer.stage for layer in layers) + 1
+    if spec.ratios is not None and len(spec.ratios) != stages:
+        raise ValueError(f"{model.name} has {stages} stages, so ratios needs {stages} values; got {spec.ratios}")
+    ids = {layer.layer_id for layer in layers}
+    if set(spec.skip) - ids:
+        raise ValueError(f"skip names layer ids {sorted(set(spec.skip) - ids)} that {model.name} cannot prune; "
+                         f"its prunable ids are {sorted(ids)}")
+    for layer in layers:
+        if layer.layer_id in spec.skip:
+            continue
+        p = spec.ratio if spec.ratio is not None else spec.ratios[layer.stage]
+        cfg[layer.position] = max(1, int(cfg[layer.position] * (1 - p)))
+    return cfg
+
+
+def filter_norms(conv: nn.Conv2d) -> torch.Tensor:
+    """The L1 norm of each output filter's weights."""
+    return conv.weight.detach().abs().flatten(1).sum(1)
+
+
+def prune(model: nn.Module, spec: L1Spec, data=None) -> Pruned:
+    """Keep each layer's largest-L1 filters up to the target cfg; data-free (`data` is unused)."""
+    if not isinstance(spec, L1Spec):
+        raise TypeError(f"L1-norm pruning takes an L1Spec, got {type(spec).__name__}")
+    cfg = target_cfg(model, spec)
+    kept = {}
+    for layer in model.prunable_layers():
+        conv = model.get_submodule(layer.conv)
+        if cfg[layer.position] < conv.out_channels:
+            order = torch.argsort(filter_norms(conv), descending=True, stable=True)
+            kept[layer.position] = sorted(order[: cfg[layer.position]].tolist())
+    return Pruned(cfg=cfg, kept=kept, model=surgery.extract(model, kept), method="l1-norm", spec=spec)
