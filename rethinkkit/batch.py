@@ -1,4 +1,4 @@
-"""Run notebooks unattended with papermill: profiles, parameter overrides, outputs in runs/.
+"""Run notebooks unattended with papermill: profiles, parameter overrides and grids, outputs in runs/.
 
 A profile is a YAML file in `params/` (smoke, quick, paper):
 
@@ -9,16 +9,23 @@ A profile is a YAML file in `params/` (smoke, quick, paper):
         epochs: 2
 
 A notebook receives only the parameters its `parameters` cell declares, so one profile
-serves every notebook; an override (`-p NAME VALUE`) that a notebook does not declare is
-an error. Runs go through the run store, so a re-run trains nothing new and an
-interrupted batch resumes. The engine is serial; a distributed engine plugs in at
-`ENGINES` (Ray comes in a later issue).
+serves every notebook; an override (`-p NAME VALUE`) or a grid (`-g NAME VALUES`) that a
+notebook does not declare is an error. A grid runs the notebook once per combination of
+its values, each into its own `<stem>__<name>=<value>....ipynb`. A batch file lists
+several such entries (notebook, profile, parameters, grid) for one command.
+
+Runs go through the run store, so a re-run trains nothing new and an interrupted batch
+resumes. A failed notebook does not stop the batch: the others still run and the
+failures are raised together at the end. The engine is serial; a distributed engine
+plugs in at `ENGINES` (Ray comes in a later issue).
 """
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -30,11 +37,39 @@ from .train import QUIET_ENV
 
 
 class BatchError(ValueError):
-    """A batch request that names something that does not exist."""
+    """A batch request that is malformed or names something that does not exist."""
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook raised while executing; the message says where its executed copy is."""
+    """Notebooks raised while executing; the message says where each executed copy is."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One request: a notebook under a profile, fixed parameters, and a grid of values to sweep.
+
+    Both the command line (`-p`, `-g`) and a batch file come down to entries, so both are
+    checked and planned by the same code."""
+
+    notebook: str
+    profile: str
+    parameters: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        clash = sorted(set(self.parameters) & set(self.grid))
+        if clash:
+            raise BatchError(
+                f"{clash} given both as a fixed parameter (-p / parameters:) and as a grid (-g / grid:); "
+                "give each name in one place"
+            )
+        for name, values in self.grid.items():
+            if not isinstance(values, list) or not values:
+                example = "a, b" if values is None or isinstance(values, (list, dict)) else values
+                raise BatchError(
+                    f"grid {name!r} needs a non-empty YAML list of values, got {values!r}: "
+                    f'write e.g. -g {name} "[{example}]" (in a batch file: grid: {{{name}: [{example}]}})'
+                )
 
 
 @dataclass(frozen=True)
@@ -42,12 +77,15 @@ class Job:
     notebook: Path
     output: Path
     parameters: dict
+    profile: str
+    changes: dict  # the parameters that differ from what the profile alone would pass
 
 
 @dataclass(frozen=True)
 class Outcome:
     job: Job
     seconds: float
+    error: str | None = None  # why it failed and where its executed copy is; None when it ran through
 
 
 def root() -> Path:
@@ -103,36 +141,141 @@ def parse_value(text: str):
     return yaml.safe_load(text) if text.strip() else text
 
 
+BATCH_KEYS = {"notebook": str, "profile": str, "parameters": dict, "grid": dict}
+
+
+def read_batch(path: str | os.PathLike, profile: str) -> list[Entry]:
+    """A batch file's entries; `profile` is the default for entries that name none.
+
+    The file is a YAML list of {notebook, profile, parameters, grid} mappings. Every entry
+    is checked before anything runs, and an error names the entry, so a typo in entry 7
+    does not surface hours into the batch."""
+    path = Path(path)
+    if not path.exists():
+        raise BatchError(f"no batch file {str(path)!r}")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, list) or not data:
+        raise BatchError(f"{path}: a batch file is a non-empty YAML list of entries like "
+                         "'- {notebook: 00_quickstart, grid: {seeds: [[0], [1]]}}'")
+    entries = []
+    for index, item in enumerate(data, 1):
+        try:
+            entries.append(_entry(item, profile))
+        except BatchError as error:
+            raise BatchError(f"{path}, entry {index}: {error}") from None
+    return entries
+
+
+def _entry(item, profile: str) -> Entry:
+    """One batch-file item as an Entry, or an error saying which key is wrong and how."""
+    if not isinstance(item, dict):
+        raise BatchError(f"expected a mapping with keys {sorted(BATCH_KEYS)}, got {item!r}")
+    unknown = sorted(set(item) - set(BATCH_KEYS))
+    if unknown:
+        raise BatchError(f"unknown key(s) {unknown}; an entry has {sorted(BATCH_KEYS)}")
+    if "notebook" not in item:
+        raise BatchError("no 'notebook': name the notebook to run, e.g. notebook: 00_quickstart")
+    for key, kind in BATCH_KEYS.items():
+        if key in item and not isinstance(item[key], kind):
+            raise BatchError(f"{key!r} must be {'a mapping' if kind is dict else 'text'}, got {item[key]!r}")
+    return Entry(item["notebook"], item.get("profile", profile), item.get("parameters", {}), item.get("grid", {}))
+
+
+def grid_points(grid: Mapping[str, list]) -> list[dict]:
+    """Every combination of the grid's values, the first name varying slowest; no grid is
+    one empty point, so a plain run and a sweep take the same path."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def slug(value) -> str:
+    """A parameter value as a readable, path-safe piece of a file name: [0, 1] -> '0-1'."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(slug(item) for item in value)
+    return re.sub(r"[^\w.+-]", "_", str(value))
+
+
+def output_name(notebook: Path, point: Mapping[str, object]) -> str:
+    """`<stem>.ipynb` for a plain run, `<stem>__<name>=<value>__....ipynb` for a grid point,
+    so the executed copies of a sweep sit side by side and say what they ran."""
+    return notebook.stem + "".join(f"__{name}={slug(value)}" for name, value in point.items()) + ".ipynb"
+
+
 def plan(
     notebooks: Iterable[str],
     profile: str,
     overrides: Mapping[str, object] | None = None,
     output_dir: str | os.PathLike | None = None,
     base: Path | None = None,
+    grid: Mapping[str, list] | None = None,
 ) -> list[Job]:
-    """One Job per notebook: its parameters (profile defaults < notebook section < overrides,
-    filtered to what the notebook declares) and where its executed copy goes."""
+    """One Job per notebook and grid point (notebooks x grid), the overrides applied to all."""
+    entries = [Entry(name, profile, dict(overrides or {}), dict(grid or {})) for name in notebooks]
+    return plan_entries(entries, output_dir, base)
+
+
+def plan_batch(
+    path: str | os.PathLike,
+    profile: str,
+    output_dir: str | os.PathLike | None = None,
+    base: Path | None = None,
+) -> list[Job]:
+    """The jobs of a batch file (see `read_batch`), in file order."""
+    return plan_entries(read_batch(path, profile), output_dir, base)
+
+
+def plan_entries(entries: Iterable[Entry], output_dir: str | os.PathLike | None = None,
+                 base: Path | None = None) -> list[Job]:
+    """The one planning path: every entry's jobs, refusing two jobs that would write the
+    same executed copy (the second would silently overwrite the first)."""
     base = base or root()
-    spec = load_profile(profile, base)
-    overrides = dict(overrides or {})
-    out_dir = Path(output_dir) if output_dir else base / "runs" / Path(profile).stem
-    jobs = []
-    for name in notebooks:
-        notebook = find_notebook(name, base)
-        declared = declared_parameters(notebook)
-        unknown = sorted(set(overrides) - set(declared))
-        if unknown:
-            raise BatchError(
-                f"{notebook.stem} has no parameter(s) {unknown}; its parameters are: {', '.join(declared)}"
-            )
-        merged = {**spec["defaults"], **(spec["notebooks"].get(notebook.stem) or {}), **overrides}
-        params = {k: v for k, v in merged.items() if k in declared}
-        jobs.append(Job(notebook, out_dir / notebook.name, params))
+    jobs = [job for entry in entries for job in _jobs(entry, output_dir, base)]
+    _check_distinct(jobs)
     return jobs
 
 
+def _jobs(entry: Entry, output_dir: str | os.PathLike | None, base: Path) -> list[Job]:
+    """An entry's jobs: parameters are profile defaults < notebook section < entry parameters
+    < grid point, filtered to what the notebook declares."""
+    spec = load_profile(entry.profile, base)
+    notebook = find_notebook(entry.notebook, base)
+    declared = declared_parameters(notebook)
+    unknown = sorted((set(entry.parameters) | set(entry.grid)) - set(declared))
+    if unknown:
+        raise BatchError(
+            f"{notebook.stem} has no parameter(s) {unknown}; its parameters are: {', '.join(declared)}"
+        )
+    from_profile = {**spec["defaults"], **(spec["notebooks"].get(notebook.stem) or {})}
+    out_dir = Path(output_dir) if output_dir else base / "runs" / Path(entry.profile).stem
+    jobs = []
+    for point in grid_points(entry.grid):
+        given = {**entry.parameters, **point}
+        params = {k: v for k, v in {**from_profile, **given}.items() if k in declared}
+        changes = {k: v for k, v in given.items() if k not in from_profile or from_profile[k] != v}
+        jobs.append(Job(notebook, out_dir / output_name(notebook, point), params, Path(entry.profile).stem, changes))
+    return jobs
+
+
+def _check_distinct(jobs: list[Job]) -> None:
+    first = {}
+    for job in jobs:
+        if job.output in first:
+            raise BatchError(
+                f"two jobs would write {job.output} ({_describe(first[job.output])} and {_describe(job)}); "
+                "name each run once, sweep the parameter that differs with a grid (-g / grid:), which "
+                "names each output by its values, or run them separately with different --output folders"
+            )
+        first[job.output] = job
+
+
+def _describe(job: Job) -> str:
+    return f"{job.notebook.stem} under {job.profile} with {job.changes or 'its values'}"
+
+
 def execute(job: Job, store: Path | None = None) -> Outcome:
-    """Run one job with papermill in the notebook's folder; progress bars stay quiet."""
+    """Run one job with papermill in the notebook's folder; progress bars stay quiet.
+
+    A notebook that raises gives an Outcome with `error` set rather than an exception, so
+    an engine carries on with the next job and reports every failure at the end."""
     import papermill
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +283,7 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     began = time.perf_counter()
+    error = None
     try:
         papermill.execute_notebook(
             str(job.notebook),
@@ -149,21 +293,20 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
             progress_bar=False,
             kernel_name="python3",
         )
-    except papermill.PapermillExecutionError as error:
-        raise NotebookFailed(
-            f"{job.notebook.stem} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
-            f"the executed copy, with the traceback, is at {job.output}"
-        ) from None
+    except papermill.PapermillExecutionError as failure:
+        error = (f"{job.output.stem} failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}\n"
+                 f"  the executed copy, with the traceback, is at {job.output}")
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return Outcome(job, time.perf_counter() - began)
+    return Outcome(job, time.perf_counter() - began, error)
 
 
 def serial(jobs: list[Job], store: Path | None, report: Callable[[Outcome], None]) -> list[Outcome]:
+    """Jobs one after another, in order, each reported as it ends, failed ones included."""
     outcomes = []
     for job in jobs:
         outcome = execute(job, store)
@@ -172,7 +315,26 @@ def serial(jobs: list[Job], store: Path | None, report: Callable[[Outcome], None
     return outcomes
 
 
+# An engine takes (jobs, store, report) and returns one Outcome per job, failures included
+# (Outcome.error): it does not raise for a failed notebook; `run_jobs` does, once, at the end.
 ENGINES: dict[str, Callable[..., list[Outcome]]] = {"serial": serial}
+
+
+def run_jobs(
+    jobs: list[Job],
+    store: str | os.PathLike | None = None,
+    engine: str = "serial",
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Execute planned jobs on an engine; raises NotebookFailed listing every failed job
+    after all of them have run, so one bad grid point does not cost the rest of a sweep."""
+    if engine not in ENGINES:
+        raise BatchError(f"unknown engine {engine!r}; available: {', '.join(ENGINES)}")
+    outcomes = ENGINES[engine](jobs, Path(store) if store else None, report)
+    failed = [outcome.error for outcome in outcomes if outcome.error]
+    if failed:
+        raise NotebookFailed(f"{len(failed)} of {len(outcomes)} job(s) failed:\n" + "\n".join(failed))
+    return outcomes
 
 
 def run(
@@ -183,9 +345,7 @@ def run(
     store: str | os.PathLike | None = None,
     engine: str = "serial",
     report: Callable[[Outcome], None] = lambda outcome: None,
+    grid: Mapping[str, list] | None = None,
 ) -> list[Outcome]:
     """Plan and execute notebooks under a profile; returns what ran, where it went, how long."""
-    if engine not in ENGINES:
-        raise BatchError(f"unknown engine {engine!r}; available: {', '.join(ENGINES)}")
-    jobs = plan(notebooks, profile, overrides, output_dir)
-    return ENGINES[engine](jobs, Path(store) if store else None, report)
+    return run_jobs(plan(notebooks, profile, overrides, output_dir, grid=grid), store, engine, report)

@@ -1,3 +1,6 @@
+import re
+
+import nbformat
 import pytest
 
 from rethinkkit import batch, cli
@@ -42,3 +45,142 @@ def test_cli_reports_user_errors_without_traceback(capsys):
     assert cli.main(["run", "00_quickstart", "--profile", "smoke", "-p", "colour", "red"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rethinkkit: error:") and "colour" in err and "Traceback" not in err
+
+
+def test_grid_runs_every_notebook_at_every_combination_with_overrides_on_all(tmp_path):
+    jobs = batch.plan(["00_quickstart", "03_methodology"], "smoke", {"model": "vgg16"}, tmp_path,
+                      grid={"ratio": [0.25, 0.5, 0.75]})
+    assert [(j.notebook.stem, j.parameters["ratio"]) for j in jobs] == [
+        (nb, r) for nb in ("00_quickstart", "03_methodology") for r in (0.25, 0.5, 0.75)]
+    assert all(j.parameters["model"] == "vgg16" for j in jobs)
+
+    jobs = batch.plan(["00_quickstart"], "smoke", {"epochs": 1}, tmp_path,
+                      grid={"ratio": [0.25, 0.5], "seeds": [[0], [1, 2]]})
+    assert [(j.parameters["ratio"], j.parameters["seeds"]) for j in jobs] == [
+        (0.25, [0]), (0.25, [1, 2]), (0.5, [0]), (0.5, [1, 2])]
+    assert all(j.parameters["epochs"] == 1 and j.parameters["dataset"] == "fashion-mnist-mini" for j in jobs)
+    assert jobs[1].changes == {"epochs": 1, "ratio": 0.25, "seeds": [1, 2]}
+    assert jobs[2].changes == {"epochs": 1}  # ratio 0.5 and seeds [0] are the smoke profile's own
+
+
+def test_grid_outputs_are_unique_and_say_what_they_ran(tmp_path):
+    jobs = batch.plan(["00_quickstart"], "smoke", None, tmp_path,
+                      grid={"ratio": [0.25, 0.5], "seeds": [[0, 1], [2]], "data_root": ["/data/a b"]})
+    names = [j.output.name for j in jobs]
+    assert len(set(names)) == len(jobs) == 4
+    assert names[1] == "00_quickstart__ratio=0.25__seeds=2__data_root=_data_a_b.ipynb"
+    assert all(j.output.parent == tmp_path for j in jobs)
+
+
+@pytest.mark.parametrize("value, text", [([0, 1], "0-1"), ([[0], [1]], "0-1"), (0.5, "0.5"),
+                                         ("cifar-10", "cifar-10"), ("a/b c:d", "a_b_c_d")])
+def test_slug_is_readable_and_path_safe(value, text):
+    assert batch.slug(value) == text
+
+
+def test_grid_errors_name_the_problem(tmp_path):
+    with pytest.raises(batch.BatchError, match="03_methodology has no parameter.*'epochs'"):
+        batch.plan(["00_quickstart", "03_methodology"], "smoke", None, tmp_path, grid={"epochs": [1, 2]})
+    with pytest.raises(batch.BatchError, match=r"\['ratio'\] given both as a fixed parameter .* and as a grid"):
+        batch.plan(["00_quickstart"], "smoke", {"ratio": 0.1}, tmp_path, grid={"ratio": [0.2]})
+    with pytest.raises(batch.BatchError, match=r"grid 'ratio' needs a non-empty YAML list.*-g ratio \"\[0.5\]\""):
+        batch.plan(["00_quickstart"], "smoke", None, tmp_path, grid={"ratio": 0.5})
+    with pytest.raises(batch.BatchError, match="grid 'ratio' needs a non-empty YAML list"):
+        batch.plan(["00_quickstart"], "smoke", None, tmp_path, grid={"ratio": []})
+    with pytest.raises(batch.BatchError, match="two jobs would write .*00_quickstart.ipynb"):
+        batch.plan(["00_quickstart", "00_quickstart"], "smoke", None, tmp_path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-g", "ratio", "0.5"], "grid 'ratio' needs a non-empty YAML list"),
+    (["-g", "ratio", "[0.5]", "-p", "ratio", "0.2"], "given both as a fixed parameter"),
+    (["-g", "colour", "[red]"], "00_quickstart has no parameter.*'colour'"),
+    (["--batch", "sweep.yaml"], "--batch takes its notebooks"),
+])
+def test_cli_grid_errors_exit_2_with_the_reason(args, message, capsys):
+    assert cli.main(["run", "00_quickstart", "--dry-run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rethinkkit: error:") and re.search(message, err), err
+
+
+BATCH = """
+- notebook: 00_quickstart
+  grid: {ratio: [0.25, 0.5]}
+- notebook: 03_methodology
+  profile: quick
+  parameters: {model: resnet56}
+"""
+
+
+def test_batch_file_expands_each_entry_like_the_command_line(tmp_path):
+    (tmp_path / "sweep.yaml").write_text(BATCH)
+    jobs = batch.plan_batch(tmp_path / "sweep.yaml", "smoke", base=ROOT)
+    assert [(j.notebook.stem, j.profile) for j in jobs] == [
+        ("00_quickstart", "smoke"), ("00_quickstart", "smoke"), ("03_methodology", "quick")]
+    assert [j.parameters["ratio"] for j in jobs[:2]] == [0.25, 0.5]
+    assert jobs[0].output == ROOT / "runs" / "smoke" / "00_quickstart__ratio=0.25.ipynb"
+    assert jobs[2].output == ROOT / "runs" / "quick" / "03_methodology.ipynb"
+    assert jobs[2].parameters["model"] == "resnet56" and jobs[2].parameters["profile"] == "quick"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("notebook: 00_quickstart", "a non-empty YAML list of entries"),
+    ("- 00_quickstart", "entry 1: expected a mapping"),
+    ("- {notebook: 00_quickstart}\n- {notebook: 00_quickstart, colour: red}", r"entry 2: unknown key\(s\) \['colour'\]"),
+    ("- {profile: smoke}", "entry 1: no 'notebook'"),
+    ("- {notebook: 00_quickstart, profile: 3}", "entry 1: 'profile' must be text"),
+    ("- {notebook: 00_quickstart, parameters: [ratio, 0.5]}", "entry 1: 'parameters' must be a mapping"),
+    ("- {notebook: 00_quickstart, grid: {ratio: 0.5}}", "entry 1: grid 'ratio' needs a non-empty YAML list"),
+    ("- {notebook: 00_quickstart, parameters: {ratio: 0.1}, grid: {ratio: [0.5]}}", "entry 1: .*given both"),
+])
+def test_batch_file_errors_name_the_entry(tmp_path, text, message):
+    (tmp_path / "sweep.yaml").write_text(text)
+    with pytest.raises(batch.BatchError, match=message):
+        batch.read_batch(tmp_path / "sweep.yaml", "smoke")
+
+
+def test_dry_run_prints_the_plan_and_executes_nothing(tmp_path, monkeypatch, capsys):
+    def refuse(job, store=None):
+        raise AssertionError(f"dry run executed {job.notebook}")
+
+    monkeypatch.setattr(batch, "execute", refuse)
+    (tmp_path / "sweep.yaml").write_text(BATCH)
+    args = ["run", "--batch", str(tmp_path / "sweep.yaml"), "--output", str(tmp_path / "out"), "--dry-run"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("  ")]
+    assert len(lines) == 3 and "dry run: nothing executed" in out
+    assert lines[0].endswith(f"-> {tmp_path / 'out' / '00_quickstart__ratio=0.25.ipynb'}")
+    assert " ratio=0.25 " in lines[0] and " ratio=" not in lines[1]  # 0.5 is the profile's own ratio
+    assert "model=resnet56" in lines[2] and "[quick]" in lines[2]
+    assert not (tmp_path / "out").exists()
+
+
+def tiny_project(root):
+    """A project with one notebook that raises when its `fail` parameter is true; `n` only labels a run."""
+    (root / "params").mkdir()
+    (root / "params" / "tiny.yaml").write_text("defaults: {}\n")
+    (root / "notebooks").mkdir()
+    parameters = nbformat.v4.new_code_cell("fail: bool = False  # raise in the next cell\nn: int = 0  # a label")
+    parameters.metadata["tags"] = ["parameters"]
+    cells = [parameters, nbformat.v4.new_code_cell("if fail:\n    raise ValueError('boom')\nprint('ran through')")]
+    kernel = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), root / "notebooks" / "tiny.ipynb")
+
+
+def test_a_failed_job_does_not_stop_the_next_and_is_listed_at_the_end(tmp_path, monkeypatch, capsys):
+    tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the CLI finds the project from the working directory
+    args = ["run", "tiny", "--profile", "tiny", "-g", "fail", "[true, false]", "-g", "n", "[1, 2]",
+            "--store", str(tmp_path / "store")]
+    assert cli.main(args) == 2
+    captured = capsys.readouterr()
+    out = tmp_path / "runs" / "tiny"
+    assert "tiny__fail=True__n=2: FAILED" in captured.out  # the first failure did not stop the batch
+    for n in (1, 2):
+        executed = nbformat.read(out / f"tiny__fail=False__n={n}.ipynb", as_version=4)
+        assert "ran through" in executed.cells[-1].outputs[0]["text"]
+    err = captured.err
+    assert "2 of 4 job(s) failed" in err and err.count("ValueError: boom") == 2
+    for n in (1, 2):
+        assert f"the executed copy, with the traceback, is at {out / f'tiny__fail=True__n={n}.ipynb'}" in err
