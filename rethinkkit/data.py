@@ -258,6 +258,11 @@ class Data:
         return self.info.in_channels
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """One image's (C, S, S): the input size `flops.count` takes."""
+        return tuple(self.train_images.shape[1:])
+
+    @property
     def num_train(self) -> int:
         return len(self.train_labels)
 
@@ -666,6 +671,13 @@ def _load_fashion_mnist_mini(root, download: bool, device: torch.device) -> Data
     return _fashion_data("fashion-mnist-mini", arrays, device)
 
 
+def _load_imagenet(root, download: bool, device: torch.device):
+    """ImageNet from an ImageFolder root, streamed from disk (rethinkkit.imagenet)."""
+    from . import imagenet  # imagenet.py builds on this module
+
+    return imagenet.load(root, download, device)
+
+
 # --------------------------------------------------------------------------------------------
 # Registry and cache
 
@@ -676,6 +688,7 @@ _BUILTIN: dict[str, Loader] = {
     "cifar100": _load_cifar100,
     "fashion-mnist": _load_fashion_mnist,
     "fashion-mnist-mini": _load_fashion_mnist_mini,
+    "imagenet": _load_imagenet,
 }
 _LOADERS: dict[str, Loader] = dict(_BUILTIN)
 _CACHE: dict[tuple, Data] = {}
@@ -724,7 +737,11 @@ def load(
     key = (name, root_key, os.environ.get(ENV_DATA), str(Path.home()), bool(download), dev)
     if key not in _CACHE:
         data = _LOADERS[name](root, bool(download), dev)
-        if not isinstance(data, Data):
-            raise TypeError(f"the loader for {name!r} returned {type(data).__name__}, not Data")
+        from .imagenet import ImageFolderData  # imagenet.py builds on this module
+
+        if not isinstance(data, (Data, ImageFolderData)):
+            raise TypeError(
+                f"the loader for {name!r} returned {type(data).__name__}, not Data or ImageFolderData"
+            )
         _CACHE[key] = data.to(dev)
     return _CACHE[key]

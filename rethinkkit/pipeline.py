@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import budget, flops, paper, pruning
 from . import data as data_mod
-from .config import CIFAR, FINETUNE_CIFAR, IMAGENET, Recipe, RunSpec, _plain
+from .config import CIFAR, FINETUNE_CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
 from .runs import Run, Store
 
 IMAGENET_FINETUNE_L1 = dataclasses.replace(IMAGENET, epochs=20, lr=0.001, milestones=())  # Li et al. on ImageNet
@@ -72,6 +72,41 @@ class Protocol:
 
     def recipes(self) -> dict[str, Recipe]:
         return {"large / Scratch-E": self.large_recipe, "fine-tune": self.finetune_recipe}
+
+    def deviations(self) -> dict:
+        """Where this protocol departs from the paper's on its dataset: {what: (ours, paper's)}.
+        Notebooks print it, so a shortened schedule or a data slice is always named."""
+        paper = protocol(self.dataset)
+        out = {}
+        if self.dataset not in PAPER_DATASETS:
+            out["dataset"] = (self.dataset, " / ".join(PAPER_DATASETS))
+        for name in ("epochs", "finetune_epochs", "rule", "train_subset", "test_subset"):
+            if getattr(self, name) != getattr(paper, name):
+                out[name] = (getattr(self, name), getattr(paper, name) or "all")
+        for name, ours, theirs in (("large", self.large, paper.large), ("finetune", self.finetune, paper.finetune)):
+            for field_name, (a, b) in deviations(dataclasses.replace(ours, epochs=theirs.epochs), theirs).items():
+                out[f"{name}.{field_name}"] = (a, b)
+        return out
+
+
+PAPER_DATASETS = ("cifar10", "cifar100", "imagenet")
+
+
+def protocol(dataset: str, epochs: int = 0, finetune_epochs: int = 0, train_subset: int = 0,
+             test_subset: int = 0, **changes) -> Protocol:
+    """The paper's protocol for `dataset` (ImageNet: 90 epochs, fine-tune 20, the capped
+    budget rule; anything else: CIFAR's), with notebook-friendly overrides: 0 keeps the
+    paper's epochs and the whole data."""
+    base = Protocol.imagenet() if dataset == "imagenet" else Protocol(dataset)
+    return dataclasses.replace(
+        base,
+        dataset=dataset,
+        epochs=epochs or base.epochs,
+        finetune_epochs=finetune_epochs or base.finetune_epochs,
+        train_subset=train_subset or None,
+        test_subset=test_subset or None,
+        **changes,
+    )
 
 
 @dataclass(frozen=True)
@@ -150,6 +185,15 @@ def target(config) -> Target:
 def uniform(model: str, ratio: float, method: str = "l1-norm") -> Target:
     """A custom predefined target: every prunable layer of `model` keeps int(C * (1 - ratio))."""
     return Target(f"{model}-uniform-{ratio:g}", model, pruning.L1Spec(ratio=ratio), method)
+
+
+def targets(configs: Iterable, uniform_ratio: float = 0.0) -> list[Target]:
+    """The paper configs named in `configs`, plus (with `uniform_ratio` > 0) a uniformly
+    pruned target of each of their base models -- the widgets' custom ratio."""
+    chosen = [target(c) for c in configs]
+    if uniform_ratio:
+        chosen += [uniform(model, uniform_ratio) for model in dict.fromkeys(t.model for t in chosen)]
+    return chosen
 
 
 def large_spec(protocol: Protocol, model: str, options: tuple = ()) -> RunSpec:

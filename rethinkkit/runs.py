@@ -138,7 +138,7 @@ class Store:
         if data is not None and data.name != spec.dataset:
             raise ValueError(
                 f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed; pass the whole"
-                " dataset and set RunSpec.train_subset to train on a stratified subset"
+                " dataset and set RunSpec.train_subset / test_subset to use a stratified subset"
             )
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -161,7 +161,7 @@ class Store:
             if not checkpoint.exists() and initial is not None:
                 start = initial()
                 model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
-            counts = flops.count(model, tuple(data.train_images.shape[1:]))
+            counts = flops.count(model, data.image_shape)
             began = time.time()
             result = train(
                 model,
@@ -205,8 +205,8 @@ def get_or_run(spec: RunSpec, seed: int = 0, *, store: Store | str | None = None
 def _data_for(spec: RunSpec, data, root, device):
     if data is None:
         data = data_mod.load(spec.dataset, root=root, device=device)
-    if spec.train_subset is not None:
-        data = data.subset(n_train=spec.train_subset)
+    if spec.train_subset is not None or spec.test_subset is not None:
+        data = data.subset(n_train=spec.train_subset, n_test=spec.test_subset)
     return data
 
 

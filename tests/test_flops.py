@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rethinkkit import flops, models
+from test_imagenet import resnet34_counts
 
 VGG16_A = [32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256]
 RESNET56_A = [14] * 7 + [16, 14] + [32] + [28] * 8 + [64] + [57] * 7 + [64]
@@ -108,6 +109,7 @@ FORMULAS = {
     "preresnet164": preresnet_counts,
     "densenet40": lambda cfg: densenet_counts(cfg, 12, False, 1.0),
     "densenet_bc100": lambda cfg: densenet_counts(cfg, 16, True, 0.5),
+    "resnet34": lambda cfg: resnet34_counts(cfg, 10, 32)[:2],  # ImageNet ResNet-34, counted at CIFAR size
 }
 
 

@@ -15,7 +15,7 @@ from rethinkkit.models.resnet import BasicBlock, ShortcutA
 
 ALL = [
     "densenet40", "densenet_bc100", "preresnet110", "preresnet164", "resnet110", "resnet20",
-    "resnet32", "resnet56", "vgg11", "vgg13", "vgg16", "vgg19",
+    "resnet32", "resnet34", "resnet56", "vgg11", "vgg13", "vgg16", "vgg19",
 ]
 UNIFORM = [name for name in ALL if not name.startswith("densenet")]
 

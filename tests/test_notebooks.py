@@ -23,7 +23,7 @@ def shared_store(tmp_path_factory):
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"00_quickstart", "03_methodology"}
+    assert {p.stem for p in NOTEBOOKS} >= {"00_quickstart", "03_methodology", "04_1_l1_norm", "D_extended_finetuning", "E_extended_schedule"}
 
 
 def test_main_job_runs_every_notebook_with_papermill(tmp_path, shared_store):

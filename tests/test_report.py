@@ -91,6 +91,8 @@ def test_paper_configs_build_and_are_named():
     with pytest.raises(ValueError, match="known: vgg16-a"):
         rk.paper.config("resnet57-a")
     frame = rk.report.frame(rk.paper.configs())
-    assert list(frame["name"]) == ["vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b"]
+    assert list(frame["name"]) == ["vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b",
+                                   "resnet34-a", "resnet34-b"]
+    assert [c.name for c in rk.paper.configs("imagenet")] == ["resnet34-a", "resnet34-b"]
     for c in rk.paper.configs():
         assert rk.models.build(c.model, cfg=list(c.cfg)).cfg == list(c.cfg)

@@ -17,10 +17,11 @@ from .common import ChannelSelection, Net, PrunableLayer, Spec
 from .densenet import DenseNet, DenseNetSpec
 from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec
+from .resnet_imagenet import ImageNetResNet, ImageNetResNetSpec
 from .vgg import VGG, VGGSpec
 
 __all__ = [
-    "ChannelSelection", "DenseNet", "Net", "PreResNet", "PrunableLayer", "ResNet", "Spec", "VGG",
+    "ChannelSelection", "DenseNet", "ImageNetResNet", "Net", "PreResNet", "PrunableLayer", "ResNet", "Spec", "VGG",
     "build", "default_cfg", "from_arch", "names", "register", "uniform_cfg",
 ]
 
@@ -42,6 +43,7 @@ register("resnet20", ResNetSpec(depth=20))
 register("resnet32", ResNetSpec(depth=32))
 register("resnet56", ResNetSpec(depth=56))
 register("resnet110", ResNetSpec(depth=110))
+register("resnet34", ImageNetResNetSpec())  # L1-norm pruning's ImageNet ResNet-34 (Li et al. 2017)
 register("preresnet110", PreResNetSpec(depth=110))
 register("preresnet164", PreResNetSpec(depth=164))
 register("densenet40", DenseNetSpec(depth=40, growth=12, bottleneck=False, compression=1.0))
