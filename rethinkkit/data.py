@@ -192,7 +192,31 @@ class DatasetInfo:
     std: tuple[float, ...]
 
 
-class Data:
+class DatasetView:
+    """What every dataset object shares (`Data`, and `imagenet.ImageFolderData`): the
+    descriptive properties read from `info`, and the batch count from `num_train`."""
+
+    info: DatasetInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.info.in_channels
+
+    def num_train_batches(self, batch_size: int) -> int:
+        """Batches per epoch; the last partial batch is kept."""
+        _check_batch_size(batch_size)
+        return math.ceil(self.num_train / batch_size)
+
+
+class Data(DatasetView):
     """A dataset resident on one device: uint8 (N, C, S, S) images and int64 (N,) labels."""
 
     def __init__(
@@ -246,18 +270,6 @@ class Data:
         self._std = torch.tensor(info.std, dtype=torch.float32, device=device)
 
     @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def num_classes(self) -> int:
-        return self.info.num_classes
-
-    @property
-    def in_channels(self) -> int:
-        return self.info.in_channels
-
-    @property
     def image_shape(self) -> tuple[int, int, int]:
         """One image's (C, S, S): the input size `flops.count` takes."""
         return tuple(self.train_images.shape[1:])
@@ -280,11 +292,6 @@ class Data:
     def normalize(self, images: Tensor) -> Tensor:
         """This dataset's normalisation of a uint8 batch."""
         return normalize(images, self._mean, self._std)
-
-    def num_train_batches(self, batch_size: int) -> int:
-        """Batches per epoch; the last partial batch is kept."""
-        _check_batch_size(batch_size)
-        return math.ceil(self.num_train / batch_size)
 
     def train_batches(
         self,

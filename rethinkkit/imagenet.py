@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -101,7 +100,7 @@ class _Images(Dataset):
             return self.transform(image), target
 
 
-class ImageFolderData:
+class ImageFolderData(data_mod.DatasetView):
     """An ImageFolder dataset (``root/train``, ``root/val``) streamed to ``device`` in batches.
 
     Used by ``rethinkkit.train`` and ``rethinkkit.runs`` exactly like ``data.Data``. Images
@@ -163,18 +162,6 @@ class ImageFolderData:
         self.test_labels = _labels(self._test)
 
     @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def num_classes(self) -> int:
-        return self.info.num_classes
-
-    @property
-    def in_channels(self) -> int:
-        return self.info.in_channels
-
-    @property
     def image_shape(self) -> tuple[int, int, int]:
         """One batch image's (C, H, W): (3, 224, 224), the input size `flops.count` takes."""
         return (self.info.in_channels, self.info.image_size, self.info.image_size)
@@ -192,11 +179,6 @@ class ImageFolderData:
             f"ImageFolderData({self.name!r}: {self.num_train} train / {self.num_test} test "
             f"under {self.root}, {self.num_classes} classes, {self.num_workers} workers, on {self.device})"
         )
-
-    def num_train_batches(self, batch_size: int) -> int:
-        """Batches per epoch; the last partial batch is kept."""
-        data_mod._check_batch_size(batch_size)
-        return math.ceil(self.num_train / batch_size)
 
     def train_batches(
         self, batch_size: int, *, seed: int, epoch: int, augment: bool = True

@@ -190,7 +190,7 @@ def test_option_a_shortcut_matches_formula_and_passes_gradient(pool):
 
 
 def test_gradient_reaches_block_input_through_downsampling_shortcut():
-    block = BasicBlock(16, 32, 32, stride=2, shortcut="avgpool")
+    block = BasicBlock(16, 32, 32, stride=2, downsample=ShortcutA(16, 32, 2, "avgpool"))
     # Silence the residual branch: bn2 outputs exactly 0, so only the shortcut carries x.
     torch.nn.init.zeros_(block.bn2.weight)
     x = (torch.rand(2, 16, 8, 8) + 0.1).requires_grad_()

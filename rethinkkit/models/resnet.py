@@ -66,25 +66,30 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 
 
 class BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU; `width` is the inner width."""
+    """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU; `width` is the inner width.
+
+    `downsample` is the shortcut where the block changes resolution or width (CIFAR: option A,
+    ImageNet: a projection); None means the identity.
+    """
 
     def __init__(self, in_channels: int, width: int, out_channels: int, stride: int,
-                 shortcut: str) -> None:
+                 downsample: nn.Module | None = None) -> None:
         super().__init__()
         self.conv1 = conv3x3(in_channels, width, stride)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, out_channels)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample: nn.Module = (
-            ShortcutA(in_channels, out_channels, stride, shortcut)
-            if stride != 1 or in_channels != out_channels
-            else nn.Identity()
-        )
+        self.downsample: nn.Module = downsample if downsample is not None else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.downsample(x), inplace=True)
+
+
+def changes_shape(in_channels: int, out_channels: int, stride: int) -> bool:
+    """Whether a block's shortcut must downsample (else it is the identity)."""
+    return stride != 1 or in_channels != out_channels
 
 
 class ResNet(Net):
@@ -109,7 +114,9 @@ class ResNet(Net):
             blocks = []
             for i, inner in enumerate(cfg[stage * n:(stage + 1) * n]):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(channels, inner, width, stride, shortcut))
+                downsample = (ShortcutA(channels, width, stride, shortcut)
+                              if changes_shape(channels, width, stride) else None)
+                blocks.append(BasicBlock(channels, inner, width, stride, downsample))
                 channels = width
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(channels, num_classes)

@@ -23,34 +23,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .common import Net, PrunableLayer, check_widths, init_conv_bn_
-from .resnet import conv3x3
+from .resnet import BasicBlock, changes_shape
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGE_BLOCKS = (3, 4, 6, 3)  # ResNet-34
 
 
-class BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU; `width` is the inner width."""
-
-    def __init__(self, in_channels: int, width: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = conv3x3(in_channels, width, stride)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, out_channels)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample: nn.Module = (
-            nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
-            if stride != 1 or in_channels != out_channels
-            else nn.Identity()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.downsample(x), inplace=True)
+def projection(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """He et al.'s option-B shortcut, as torchvision: conv1x1(stride) + BN."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
 
 
 def _blocks() -> list[tuple[int, int]]:
@@ -76,7 +60,8 @@ class ImageNetResNet(Net):
             blocks = []
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(channels, next(inner), width, stride))
+                downsample = projection(channels, width, stride) if changes_shape(channels, width, stride) else None
+                blocks.append(BasicBlock(channels, next(inner), width, stride, downsample))
                 channels = width
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
         # Linear(512): a block's output is its stage width whatever its inner width. The
