@@ -218,25 +218,27 @@ def run(
     device=None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Run the protocol for every target and seed; one row per run (the large model's rows
-    have strategy "unpruned"): dataset, model, config, strategy, seed, epochs, params, macs,
+    """Run the protocol for every target and seed; one row per run (a large model's row, once
+    however many targets share it, has strategy "unpruned"): dataset, model, config, strategy, seed, epochs, params, macs,
     final_top1, best_top1, best_epoch, seconds, key, init.
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
     loaded by name from `data_root` onto `device`."""
     store = store if isinstance(store, Store) else Store(store)
-    if data is None:
-        data = data_mod.load(protocol.dataset, root=data_root, device=device)
     chosen = [strategy(s) for s in strategies]
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: pass at least one seed, e.g. seeds=[0]")
-    rows = []
+    if data is None:
+        data = data_mod.load(protocol.dataset, root=data_root, device=device)
+    rows, seen = [], set()
     for t in (target(c) for c in targets):
         parent = large_spec(protocol, t.model, t.options)
         for seed in seeds:
             large = store.get_or_run(parent, seed, data=data, progress=progress)
-            rows.append(_row(large, t, "unpruned"))
+            if large.key not in seen:  # one row per large run, however many targets prune it
+                seen.add(large.key)
+                rows.append(_row(large, t, "unpruned"))
             pruned = pruning.prune(t.method, large.load_model(), t.spec, data=data)
             pruned_macs = flops.count(pruned.model, data.image_shape).macs
             for s in chosen:

@@ -313,3 +313,16 @@ def plot_strategies(ours: pd.DataFrame, paper: pd.DataFrame | None = None, metri
     ax.set_title("accuracy by strategy (mean ± sd over seeds)")
     ax.legend(fontsize="small", ncol=2)
     return ax
+
+
+def markdown(table: pd.DataFrame, digits: int = 2) -> str:
+    """A DataFrame as a GitHub Markdown table (no extra dependency); floats rounded."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "—" if pd.isna(value) else f"{value:.{digits}f}"
+        return str(value).replace("|", "\\|")
+
+    head = "| " + " | ".join(map(cell, table.columns)) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])

@@ -54,6 +54,15 @@ def test_inheriting_runs_name_their_origin_and_share_a_key_across_seeds(table):
     assert (df[df.strategy == "scratch-e"]["init"] == "scratch").all()
 
 
+def test_a_shared_large_model_is_one_row_per_seed(table, protocol, mini):
+    store, _ = table
+    both = pipeline.run(protocol, [TARGET, pipeline.uniform("resnet20", 0.25)], seeds=[0, 1], data=mini,
+                        store=store, strategies=["scratch-e"], progress=False)
+    assert len(both[both.strategy == "unpruned"]) == 2
+    assert list(both["config"]) == ["resnet20", TARGET.name, "resnet20", TARGET.name,
+                                    "resnet20-uniform-0.25", "resnet20-uniform-0.25"]
+
+
 def test_rerunning_trains_nothing(table, protocol, mini, monkeypatch):
     store, df = table
 

@@ -96,3 +96,13 @@ def test_paper_configs_build_and_are_named():
     assert [c.name for c in rk.paper.configs("imagenet")] == ["resnet34-a", "resnet34-b"]
     for c in rk.paper.configs():
         assert rk.models.build(c.model, cfg=list(c.cfg)).cfg == list(c.cfg)
+
+
+def test_markdown_table():
+    df = pd.DataFrame({"config": ["a|b", "c"], "top1": [93.123, float("nan")], "n": [5, 1]})
+    assert rk.report.markdown(df).splitlines() == [
+        "| config | top1 | n |",
+        "|---|---|---|",
+        "| a\\|b | 93.12 | 5 |",
+        "| c | — | 1 |",
+    ]
