@@ -385,7 +385,7 @@ def test_corrupt_idx_file_is_a_clear_error(tmp_path):
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(rd, "DEBIAN_FASHION_MNIST", tmp_path / "not-installed")
+    monkeypatch.setattr(rd.fashion_mnist, "DEBIAN_FASHION_MNIST", tmp_path / "not-installed")
     with pytest.raises(rd.DatasetNotFound) as err:
         rd.load("fashion-mnist", root=tmp_path / "r", device="cpu")
     message = str(err.value)

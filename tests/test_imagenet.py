@@ -17,9 +17,10 @@ from PIL import Image
 
 import rethinkkit as rk
 from rethinkkit import data as rd
-from rethinkkit import flops, imagenet, models
+from rethinkkit import flops, models
 from rethinkkit.config import Recipe, RunSpec
-from rethinkkit.imagenet import IMAGENET_MEAN, IMAGENET_STD, ImageFolderData
+from rethinkkit.data import imagenet
+from rethinkkit.data.imagenet import IMAGENET_MEAN, IMAGENET_STD, ImageFolderData
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

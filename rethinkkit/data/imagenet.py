@@ -11,10 +11,10 @@ images RandomResizedCrop(224) + horizontal flip, test images Resize(256) + Cente
 both normalised with the ImageNet mean and std.
 
 Determinism: the order of epoch e is a permutation drawn from a generator seeded by
-(seed, e) alone (``data._epoch_generator``), and each image's crop and flip are drawn from
-the CPU generator seeded by (that epoch's augmentation seed, the image's index). So a
-resumed run sees exactly the batches an uninterrupted one would, augmentation included,
-whatever ``num_workers`` is. Loading never touches the global random state.
+(seed, e) alone (``augmentation._epoch_generator``), and each image's crop and flip are
+drawn from the CPU generator seeded by (that epoch's augmentation seed, the image's index).
+So a resumed run sees exactly the batches an uninterrupted one would, augmentation
+included, whatever ``num_workers`` is. Loading never touches the global random state.
 
 The expected layout (the PyTorch example's; `extract_ILSVRC.sh` there builds it)::
 
@@ -34,8 +34,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from . import data as data_mod
-from .data import DatasetCorrupt, DatasetInfo, DatasetNotFound
+from .augmentation import _epoch_generator
+from .container import DatasetInfo, DatasetView, _check_batch_size, _stratified_index
+from .device import resolve_device
+from .roots import ENV_DATA, DatasetCorrupt, DatasetNotFound, _base_roots, _bulleted
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageFolderData", "load", "test_transform", "train_transform"]
 
@@ -100,7 +102,7 @@ class _Images(Dataset):
             return self.transform(image), target
 
 
-class ImageFolderData(data_mod.DatasetView):
+class ImageFolderData(DatasetView):
     """An ImageFolder dataset (``root/train``, ``root/val``) streamed to ``device`` in batches.
 
     Used by ``rethinkkit.train`` and ``rethinkkit.runs`` exactly like ``data.Data``. Images
@@ -125,7 +127,7 @@ class ImageFolderData(data_mod.DatasetView):
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0 (0: load in this process), got {num_workers!r}")
         self.num_workers = num_workers
-        self.device = data_mod.resolve_device(device)
+        self.device = resolve_device(device)
         self.root = Path(root)
         folders = {}
         for split in ("train", "val"):
@@ -188,8 +190,8 @@ class ImageFolderData(data_mod.DatasetView):
         The order and the augmentation draws depend only on (seed, epoch) (module docstring).
         ``augment=False`` gives shuffled batches through the test transform.
         """
-        data_mod._check_batch_size(batch_size)
-        gen = data_mod._epoch_generator(torch.device("cpu"), seed, epoch)
+        _check_batch_size(batch_size)
+        gen = _epoch_generator(torch.device("cpu"), seed, epoch)
         order = torch.randperm(self.num_train, generator=gen)
         if augment:
             images = _Images(self._train, train_transform(), int(torch.randint(1 << 62, (), generator=gen)))
@@ -200,7 +202,7 @@ class ImageFolderData(data_mod.DatasetView):
 
     def test_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
         """The validation set in order, through the test transform; last partial batch kept."""
-        data_mod._check_batch_size(batch_size)
+        _check_batch_size(batch_size)
         images = _Images(self._test, test_transform(), None)
         yield from self._batches(images, batch_size, range(self.num_test), torch.Generator().manual_seed(0))
 
@@ -223,12 +225,12 @@ class ImageFolderData(data_mod.DatasetView):
     ) -> ImageFolderData:
         """A stratified subset, deterministic in ``seed`` (``None`` keeps a split whole).
 
-        The same selection as ``Data.subset`` (``data._stratified_index``: classes taken
+        The same selection as ``Data.subset`` (``container._stratified_index``: classes taken
         round-robin, so class counts differ by at most one while every class has examples
         left), and the same name, so a run store never files it under the full data's name.
         """
-        train = data_mod._stratified_index(self.train_labels, n_train, seed, 0, "n_train")
-        test = data_mod._stratified_index(self.test_labels, n_test, seed, 1, "n_test")
+        train = _stratified_index(self.train_labels, n_train, seed, 0, "n_train")
+        test = _stratified_index(self.test_labels, n_test, seed, 1, "n_test")
         if train is None and test is None:
             return self
         out = copy.copy(self)
@@ -245,7 +247,7 @@ class ImageFolderData(data_mod.DatasetView):
 
     def to(self, device: str | torch.device | None) -> ImageFolderData:
         """This dataset delivering its batches to another device (``self`` when already there)."""
-        dev = data_mod.resolve_device(device)
+        dev = resolve_device(device)
         if dev == self.device:
             return self
         out = copy.copy(self)
@@ -261,7 +263,7 @@ def _folders(root: str | os.PathLike | None) -> list[Path]:
     """Where ImageNet is looked for: each of data's roots (``root``, ``$RETHINKKIT_DATA``,
     ``~/.cache/rethinkkit/data``), then its ``imagenet/`` sub-folder."""
     folders: list[Path] = []
-    for base in data_mod._base_roots(root):
+    for base in _base_roots(root):
         for folder in (base, base / "imagenet"):
             if folder not in folders:
                 folders.append(folder)
@@ -291,12 +293,12 @@ def load(
         )
         raise DatasetNotFound(
             f"imagenet was not found. Looked for a folder holding train/ and val/ in:\n"
-            f"{data_mod._bulleted(folders)}\n{refused}"
+            f"{_bulleted(folders)}\n{refused}"
             f"ImageNet (ILSVRC-2012) must be downloaded by you from https://image-net.org (an "
             f"account and its terms of access are needed). Arrange it as train/<class>/*.JPEG "
             f"and val/<class>/*.JPEG with the same class folders (e.g. n01440764) in both; the "
             f"validation images ship in one flat folder, and the PyTorch ImageNet example's "
             f"extract_ILSVRC.sh sorts them into class folders. Then pass root= (or set "
-            f"${data_mod.ENV_DATA}) to that folder or to the folder that contains imagenet/."
+            f"${ENV_DATA}) to that folder or to the folder that contains imagenet/."
         )
     return ImageFolderData(found, device=device, num_workers=num_workers)
