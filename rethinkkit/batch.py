@@ -15,12 +15,16 @@ its values, each into its own `<stem>__<name>=<value>....ipynb`. A batch file li
 several such entries (notebook, profile, parameters, grid) for one command.
 
 Runs go through the run store, so a re-run trains nothing new and an interrupted batch
-resumes. A failed notebook does not stop the batch: the others still run and the
-failures are raised together at the end. The engine is serial; a distributed engine
+resumes. A failed notebook (a raising cell, a dead kernel) does not stop the batch: the
+others still run, the failures are raised together at the end, and a failed execution is
+written beside the last good copy (`<stem>.failed.ipynb`), never over it. Every input --
+profile, `-p`, `-g`, batch file -- is parsed and checked against the notebooks' declared
+parameter types before anything runs. The engine is serial; a distributed engine
 plugs in at `ENGINES` (Ray comes in a later issue).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -102,18 +106,62 @@ def profiles(base: Path | None = None) -> list[str]:
     return sorted(p.stem for p in ((base or root()) / "params").glob("*.yaml"))
 
 
+def read_yaml(text: str, where: str):
+    """`text` as YAML, or a BatchError saying where it is malformed (never a parser traceback)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise BatchError(f"{where} is not valid YAML{at}: {problem}") from None
+
+
 def load_profile(profile: str | os.PathLike, base: Path | None = None) -> dict:
-    """The profile's YAML as {"defaults": {...}, "notebooks": {stem: {...}}}."""
+    """The profile's YAML as {"defaults": {...}, "notebooks": {stem: {...}}}, checked against the
+    notebooks: every name it sets is a parameter some notebook declares, with that type."""
+    base = base or root()
     path = Path(profile)
     if path.suffix not in (".yaml", ".yml"):
-        path = (base or root()) / "params" / f"{profile}.yaml"
+        path = base / "params" / f"{profile}.yaml"
     if not path.exists():
         raise BatchError(f"no profile {str(profile)!r} (looked for {path}); profiles: {', '.join(profiles(base))}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path.read_text(), f"the profile {path}") or {}
+    if not isinstance(data, dict):
+        raise BatchError(f"{path}: a profile is a mapping with 'defaults' and 'notebooks', got {data!r}")
     unknown = set(data) - {"defaults", "notebooks"}
     if unknown:
         raise BatchError(f"{path}: unknown top-level keys {sorted(unknown)}; expected 'defaults' and 'notebooks'")
-    return {"defaults": data.get("defaults") or {}, "notebooks": data.get("notebooks") or {}}
+    spec = {"defaults": data.get("defaults") or {}, "notebooks": data.get("notebooks") or {}}
+    _check_profile(path, spec, base)
+    return spec
+
+
+def _check_profile(path: Path, spec: dict, base: Path) -> None:
+    """A typo in a profile would otherwise be silently ignored: every notebook section names a
+    notebook, every name in it is declared there, every default is declared by some notebook,
+    and each value has the type the notebook declares."""
+    for part in ("defaults", "notebooks"):
+        if not isinstance(spec[part], dict):
+            raise BatchError(f"{path}: '{part}' must be a mapping, got {spec[part]!r}")
+    notebooks = {p.stem: p for p in sorted((base / "notebooks").glob("*.ipynb"))}
+    types = {stem: parameter_types(p) for stem, p in notebooks.items()}
+    for stem, section in spec["notebooks"].items():
+        if stem not in notebooks:
+            raise BatchError(f"{path}: notebooks.{stem} names no notebook; notebooks: {', '.join(notebooks)}")
+        if not isinstance(section, dict):
+            raise BatchError(f"{path}: notebooks.{stem} must be a mapping of parameters, got {section!r}")
+        for name, value in section.items():
+            if name not in types[stem]:
+                raise BatchError(f"{path}: notebooks.{stem} sets {name!r}, which {stem} does not declare; "
+                                 f"its parameters are: {', '.join(types[stem])}")
+            check_type(stem, name, value, types[stem][name], f"{path.name} (notebooks.{stem})")
+    for name, value in spec["defaults"].items():
+        declaring = [stem for stem in notebooks if name in types[stem]]
+        if not declaring:
+            raise BatchError(f"{path}: defaults sets {name!r}, which no notebook declares (a typo?)")
+        for stem in declaring:
+            check_type(stem, name, value, types[stem][name], f"{path.name} (defaults)")
 
 
 def find_notebook(name: str, base: Path | None = None) -> Path:
@@ -131,14 +179,51 @@ def find_notebook(name: str, base: Path | None = None) -> Path:
 
 def declared_parameters(notebook: Path) -> dict:
     """The notebook's parameters cell: name -> default (as papermill reads it)."""
+    return {name: spec["default"] for name, spec in _inspect(str(notebook), notebook.stat().st_mtime).items()}
+
+
+def parameter_types(notebook: Path) -> dict:
+    """The notebook's parameters cell: name -> its annotated type ('int', 'float', 'list', ...)."""
+    return {name: spec["inferred_type_name"] for name, spec in _inspect(str(notebook), notebook.stat().st_mtime).items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _inspect(path: str, mtime: float) -> dict:
     import papermill
 
-    return {name: spec["default"] for name, spec in papermill.inspect_notebook(str(notebook)).items()}
+    return papermill.inspect_notebook(path)
 
 
-def parse_value(text: str):
+# What a value of each declared type may be (float accepts an int: `-p ratio 0` is 0.0).
+_ACCEPTS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+}
+_EXAMPLES = {"int": "a whole number, e.g. 3", "float": "a number, e.g. 0.5", "bool": "true or false",
+             "str": "text (quote it if it looks like a number: \"'123'\")", "list": "a YAML list",
+             "dict": "a YAML mapping, e.g. \"{a: 1}\""}
+
+
+def check_type(notebook: str, name: str, value, type_name: str, source: str, example: str = "") -> None:
+    """BatchError unless `value` fits the notebook's declared type (unknown types pass)."""
+    accepts = _ACCEPTS.get(type_name)
+    if accepts is None or accepts(value):
+        return
+    if not example:
+        example = _EXAMPLES[type_name]
+        if type_name == "list":
+            example += f', e.g. "[{value}]"' if not isinstance(value, (dict, list)) else ", e.g. \"[0, 1]\""
+    raise BatchError(f"{notebook}'s parameter {name!r} is {'an' if type_name == 'int' else 'a'} {type_name}, but "
+                     f"{source} gives {value!r} ({type(value).__name__}); write {example}")
+
+
+def parse_value(text: str, where: str = "a value"):
     """A `-p` value as YAML: 3 -> int, 0.5 -> float, true -> bool, [1, 2] -> list, else str."""
-    return yaml.safe_load(text) if text.strip() else text
+    return read_yaml(text, where) if text.strip() else text
 
 
 BATCH_KEYS = {"notebook": str, "profile": str, "parameters": dict, "grid": dict}
@@ -153,7 +238,7 @@ def read_batch(path: str | os.PathLike, profile: str) -> list[Entry]:
     path = Path(path)
     if not path.exists():
         raise BatchError(f"no batch file {str(path)!r}")
-    data = yaml.safe_load(path.read_text())
+    data = read_yaml(path.read_text(), f"the batch file {path}")
     if not isinstance(data, list) or not data:
         raise BatchError(f"{path}: a batch file is a non-empty YAML list of entries like "
                          "'- {notebook: 00_quickstart, grid: {seeds: [[0], [1]]}}'")
@@ -195,8 +280,9 @@ def slug(value) -> str:
 
 
 def output_name(notebook: Path, point: Mapping[str, object]) -> str:
-    """`<stem>.ipynb` for a plain run, `<stem>__<name>=<value>__....ipynb` for a grid point,
-    so the executed copies of a sweep sit side by side and say what they ran."""
+    """`<stem>.ipynb` for a plain run, `<stem>__<name>=<value>__....ipynb` for a grid point or
+    an override, so runs with different parameters never overwrite each other's executed copy
+    and the copies of a sweep sit side by side and say what they ran."""
     return notebook.stem + "".join(f"__{name}={slug(value)}" for name, value in point.items()) + ".ipynb"
 
 
@@ -235,24 +321,43 @@ def plan_entries(entries: Iterable[Entry], output_dir: str | os.PathLike | None 
 
 def _jobs(entry: Entry, output_dir: str | os.PathLike | None, base: Path) -> list[Job]:
     """An entry's jobs: parameters are profile defaults < notebook section < entry parameters
-    < grid point, filtered to what the notebook declares."""
+    < grid point, filtered to what the notebook declares and checked against its types."""
     spec = load_profile(entry.profile, base)
     notebook = find_notebook(entry.notebook, base)
-    declared = declared_parameters(notebook)
-    unknown = sorted((set(entry.parameters) | set(entry.grid)) - set(declared))
+    types = parameter_types(notebook)
+    unknown = sorted((set(entry.parameters) | set(entry.grid)) - set(types))
     if unknown:
         raise BatchError(
-            f"{notebook.stem} has no parameter(s) {unknown}; its parameters are: {', '.join(declared)}"
+            f"{notebook.stem} has no parameter(s) {unknown}; its parameters are: {', '.join(types)}"
         )
+    for name, value in entry.parameters.items():
+        check_type(notebook.stem, name, value, types[name], f"-p {name} (parameters: {name})")
+    for name, values in entry.grid.items():
+        for value in values:
+            check_type(notebook.stem, name, value, types[name], f"a value of -g {name} (grid: {name})",
+                       f'a YAML list of lists, one per run, e.g. -g {name} "[[0], [1]]"' if types[name] == "list" else "")
     from_profile = {**spec["defaults"], **(spec["notebooks"].get(notebook.stem) or {})}
     out_dir = Path(output_dir) if output_dir else base / "runs" / Path(entry.profile).stem
+    _check_folder(out_dir)
     jobs = []
     for point in grid_points(entry.grid):
         given = {**entry.parameters, **point}
-        params = {k: v for k, v in {**from_profile, **given}.items() if k in declared}
+        params = {k: v for k, v in {**from_profile, **given}.items() if k in types}
         changes = {k: v for k, v in given.items() if k not in from_profile or from_profile[k] != v}
-        jobs.append(Job(notebook, out_dir / output_name(notebook, point), params, Path(entry.profile).stem, changes))
+        # the copy is named by its grid point and by every -p value the profile does not already set
+        named = {**point, **{k: v for k, v in entry.parameters.items() if k in changes}}
+        jobs.append(Job(notebook, out_dir / output_name(notebook, named), params, Path(entry.profile).stem, changes))
     return jobs
+
+
+def _check_folder(folder: Path) -> None:
+    """The output folder must be a folder (or not exist yet, under a folder)."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise BatchError(f"--output {folder}: {path} is a file, not a folder; give a folder for the "
+                                 "executed notebooks, e.g. --output runs/mine")
+            return
 
 
 def _check_distinct(jobs: list[Job]) -> None:
@@ -271,38 +376,83 @@ def _describe(job: Job) -> str:
     return f"{job.notebook.stem} under {job.profile} with {job.changes or 'its values'}"
 
 
+# How long a kernel may take to start (papermill's default is 60 s, which a machine busy with
+# training can exceed); cells themselves have no time limit.
+KERNEL_START_SECONDS = 600
+
+
+def failed_copy(output: Path) -> Path:
+    """Where a failed execution's copy goes, so the last good executed copy is kept."""
+    return output.with_name(f"{output.stem}.failed.ipynb")
+
+
 def execute(job: Job, store: Path | None = None) -> Outcome:
     """Run one job with papermill in the notebook's folder; progress bars stay quiet.
 
-    A notebook that raises gives an Outcome with `error` set rather than an exception, so
-    an engine carries on with the next job and reports every failure at the end."""
+    The notebook executes into `<output>.running.ipynb`, renamed to the output when it runs
+    through and to `<output stem>.failed.ipynb` when it does not, so a failed run never
+    replaces the last good copy. Any failure -- a raising cell, a dead kernel (what an
+    out-of-memory kill looks like), a timeout -- gives an Outcome with `error` set rather
+    than an exception, so an engine carries on with the next job and reports every failure
+    at the end. Ctrl-C still stops the batch."""
     import papermill
+    from jupyter_client import AsyncKernelManager
+    from jupyter_core.utils import run_sync
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
+    running = job.output.with_name(f"{job.output.stem}.running.ipynb")
     env = {QUIET_ENV: "1", STORE_ENV: str((store or default_root()).resolve())}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
+    # Our own kernel manager, so the kernel is shut down here whatever happens (Ctrl-C included);
+    # local sockets, so no "running over TCP without encryption" warning on every run.
+    kernel = AsyncKernelManager(kernel_name="python3", transport="ipc")
     began = time.perf_counter()
     error = None
     try:
         papermill.execute_notebook(
             str(job.notebook),
-            str(job.output),
+            str(running),
             parameters=job.parameters,
             cwd=str(job.notebook.parent),
             progress_bar=False,
             kernel_name="python3",
+            km=kernel,
+            start_timeout=KERNEL_START_SECONDS,
         )
     except papermill.PapermillExecutionError as failure:
-        error = (f"{job.output.stem} failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}\n"
-                 f"  the executed copy, with the traceback, is at {job.output}")
+        error = f"{job.output.stem} failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
+    except Exception as failure:  # noqa: BLE001 -- a dead kernel, a timeout, papermill itself
+        hint = " (a kernel that dies is often the machine running out of memory)" if "Dead" in type(failure).__name__ else ""
+        error = f"{job.output.stem} failed: {type(failure).__name__}: {str(failure).strip()[:300]}{hint}"
+    except BaseException:
+        _keep_failed(running, job.output)
+        raise
     finally:
+        if kernel.has_kernel:
+            run_sync(kernel.shutdown_kernel)(now=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    if error is None:
+        os.replace(running, job.output)
+        failed_copy(job.output).unlink(missing_ok=True)
+    else:
+        error += "\n  " + _keep_failed(running, job.output)
     return Outcome(job, time.perf_counter() - began, error)
+
+
+def _keep_failed(running: Path, output: Path) -> str:
+    """Move a failed execution to its own file; say where it and the last good copy are."""
+    where = "no executed copy was written"
+    if running.exists():
+        os.replace(running, failed_copy(output))
+        where = f"the executed copy, with the traceback, is at {failed_copy(output)}"
+    if output.exists():
+        where += f"; the last good copy is kept at {output}"
+    return where
 
 
 def serial(jobs: list[Job], store: Path | None, report: Callable[[Outcome], None]) -> list[Outcome]:

@@ -25,8 +25,8 @@ def _jobs(args) -> list[batch.Job]:
         return batch.plan_batch(args.batch, args.profile, args.output)
     if not args.notebooks:
         raise batch.BatchError("name the notebooks to run (e.g. rethinkkit run 00_quickstart) or give --batch FILE.yaml")
-    overrides = {name: batch.parse_value(value) for name, value in args.param or []}
-    grid = {name: batch.parse_value(values) for name, values in args.grid or []}
+    overrides = {name: batch.parse_value(value, f"-p {name} {value!r}") for name, value in args.param or []}
+    grid = {name: batch.parse_value(values, f"-g {name} {values!r}") for name, values in args.grid or []}
     return batch.plan(args.notebooks, args.profile, overrides, args.output, grid=grid)
 
 
@@ -66,7 +66,10 @@ def _bench(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="rethinkkit", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"rethinkkit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="execute notebooks with papermill under a profile")
@@ -100,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     except (batch.BatchError, batch.NotebookFailed, FileNotFoundError, ValueError) as error:
         print(f"rethinkkit: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        import logging
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the kernel's pending tasks: nothing to say
+        print("\nrethinkkit: interrupted. Finished runs are in the store; run the same command again and the "
+              "interrupted run resumes from its last checkpoint.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,12 +14,40 @@ import dataclasses
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 
 class ConfigError(ValueError):
     """A recipe or run spec that cannot describe a real run."""
+
+
+class ScheduleWarning(UserWarning):
+    """A schedule that is valid but not the paper's shape (e.g. every lr drop at epoch 0)."""
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def seeds(values) -> list[int]:
+    """Replicate seeds as a list of distinct non-negative ints, or ConfigError saying what is wrong.
+    Checked before any training, so a bad seed does not surface after hours of runs."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise ConfigError(f"seeds must be a list of non-negative integers, e.g. [0, 1, 2]; got {values!r}")
+    bad = [v for v in values if not _is_int(v) or v < 0]
+    if bad or not values:
+        raise ConfigError(f"seeds must be a non-empty list of non-negative integers, e.g. [0, 1, 2]; "
+                          f"got {list(values)!r}" + (f" ({bad!r} not allowed)" if bad else ""))
+    if len(set(values)) != len(values):
+        raise ConfigError(f"seeds lists a seed twice: {list(values)!r}")
+    return [int(v) for v in values]
 
 
 @dataclass(frozen=True)
@@ -38,30 +66,53 @@ class Recipe:
     augment: bool = True  # pad-4 black border + random 32 crop + horizontal flip
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "milestones", tuple(float(m) for m in self.milestones))
         problems = []
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
-        for name in ("batch_size", "eval_batch_size"):
+        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, (list, tuple)):
+            problems.append(f"milestones must be a list of fractions of the epochs, got {self.milestones!r}")
+        elif not all(_is_number(m) for m in self.milestones):
+            problems.append(f"milestones must be numbers (fractions of the epochs), got {self.milestones!r}")
+        else:
+            object.__setattr__(self, "milestones", tuple(float(m) for m in self.milestones))
+        for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            problems.append(f"lr must be a positive number, got {self.lr!r}")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.nesterov and self.momentum == 0:
-            problems.append("nesterov=True needs momentum > 0")
-        if self.weight_decay < 0:
-            problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if any(not 0 < m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
-            problems.append(
-                f"milestones are increasing fractions of the epochs in (0, 1), got {self.milestones!r}"
-            )
-        if not 0 < self.gamma <= 1:
-            problems.append(f"gamma must be in (0, 1], got {self.gamma!r}")
+        for name in ("nesterov", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")
+        numbers = {name: getattr(self, name) for name in ("lr", "momentum", "weight_decay", "gamma")}
+        for name, value in numbers.items():
+            if not (_is_number(value) and math.isfinite(value)):
+                problems.append(f"{name} must be a finite number, got {value!r}")
+        if not problems:
+            if self.lr <= 0:
+                problems.append(f"lr must be a positive number, got {self.lr!r}")
+            if not 0 <= self.momentum < 1:
+                problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
+            if self.nesterov and self.momentum == 0:
+                problems.append("nesterov=True needs momentum > 0")
+            if self.weight_decay < 0:
+                problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            if any(not 0 < m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+                problems.append(
+                    f"milestones are increasing fractions of the epochs in (0, 1), got {self.milestones!r}"
+                )
+            if not 0 < self.gamma <= 1:
+                problems.append(f"gamma must be in (0, 1], got {self.gamma!r}")
         if problems:
             raise ConfigError("Invalid Recipe: " + "; ".join(problems))
+        if self.early_drops():
+            warnings.warn(ScheduleWarning(self.early_drops()), stacklevel=3)
+
+    def early_drops(self) -> str:
+        """'' when every lr milestone falls after the first epoch; else what goes wrong. With
+        few epochs int(fraction * E) rounds to 0 and the lr drops before any step at lr."""
+        at_start = [m for m, e in zip(self.milestones, self.milestone_epochs) if e == 0]
+        if not at_start:
+            return ""
+        return (f"with {self.epochs} epoch(s) the lr milestone(s) {at_start} fall at epoch 0, so training "
+                f"never runs at lr {self.lr:g} but starts at {self.lr_at(0):g}; use more epochs "
+                f"(at least {math.ceil(1 / min(at_start))}) for the paper's schedule")
 
     @property
     def milestone_epochs(self) -> tuple[int, ...]:
@@ -166,8 +217,11 @@ def _default(f: dataclasses.Field):
 def deviations(recipe: Recipe, paper: Recipe = CIFAR) -> dict:
     """Fields where `recipe` departs from the paper's: {name: (ours, paper's)}. Notebooks print
     this so a shortened or changed schedule is always named."""
-    return {
+    out = {
         f.name: (getattr(recipe, f.name), getattr(paper, f.name))
         for f in dataclasses.fields(Recipe)
         if f.name != "eval_batch_size" and getattr(recipe, f.name) != getattr(paper, f.name)
     }
+    if recipe.early_drops():
+        out["milestone_epochs"] = (recipe.milestone_epochs, "after the first epoch: " + recipe.early_drops())
+    return out

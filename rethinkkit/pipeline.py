@@ -30,6 +30,7 @@ import pandas as pd
 from . import budget, flops, paper, pruning
 from . import data as data_mod
 from .config import CIFAR, FINETUNE_CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
+from .config import seeds as config_seeds
 from .runs import Run, Store
 
 IMAGENET_FINETUNE_L1 = dataclasses.replace(IMAGENET, epochs=20, lr=0.001, milestones=())  # Li et al. on ImageNet
@@ -219,20 +220,19 @@ def run(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run the protocol for every target and seed; one row per run (a large model's row, once
-    however many targets share it, has strategy "unpruned"): dataset, model, config, strategy, seed, epochs, params, macs,
-    final_top1, best_top1, best_epoch, seconds, key, init.
+    however many targets share it, has strategy "unpruned"): dataset, model, config, strategy, seed, epochs,
+    num_classes, params, macs, final_top1, best_top1, best_epoch, seconds, key, init.
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
     loaded by name from `data_root` onto `device`."""
     store = store if isinstance(store, Store) else Store(store)
     chosen = [strategy(s) for s in strategies]
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds is empty: pass at least one seed, e.g. seeds=[0]")
+    seeds = config_seeds(seeds)  # checked before anything trains
+    targets = [target(c) for c in targets]
     if data is None:
         data = data_mod.load(protocol.dataset, root=data_root, device=device)
     rows, seen = [], set()
-    for t in (target(c) for c in targets):
+    for t in targets:
         parent = large_spec(protocol, t.model, t.options)
         for seed in seeds:
             large = store.get_or_run(parent, seed, data=data, progress=progress)
@@ -264,6 +264,7 @@ def _row(run: Run, t: Target, strategy_name: str) -> dict:
         "strategy": strategy_name,
         "seed": run.seed,
         "epochs": run.spec.recipe.epochs,
+        "num_classes": int(h["num_classes"].iloc[0]),
         "params": run.params,
         "macs": run.macs,
         "final_top1": run.final_top1,

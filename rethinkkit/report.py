@@ -6,6 +6,7 @@ over seeds is mean ± std (ddof=1) with n named.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -13,14 +14,20 @@ import pandas as pd
 from . import budget as budget_mod
 from . import flops, models
 from .config import IMAGENET, Recipe
-from .runs import RUN_COLUMNS, Run, Store
+from .files import CorruptFile
+from .runs import RUN_COLUMNS, CorruptResult, Run, Store, read_result
 
 
 def history(runs: Iterable[Run] | None = None, store: Store | str | None = None) -> pd.DataFrame:
     """Every epoch of the given runs (or of every finished run in the store), one row each."""
     if runs is None:
         store = store if isinstance(store, Store) else Store(store)
-        frames = [pd.read_parquet(path) for path in store.result_files()]
+        frames = []
+        for path in store.result_files():
+            try:
+                frames.append(read_result(path))
+            except CorruptResult as error:  # the store moves it aside when the run is next asked for
+                warnings.warn(CorruptFile(f"{error}; left out"), stacklevel=2)
     else:
         frames = [run.history for run in runs]
     if not frames:
@@ -211,6 +218,35 @@ def welch(a: tuple[float, float, int], b: tuple[float, float, int], level: float
     return {"diff": diff, "low": low, "high": high, "verdict": verdict}
 
 
+# A group of runs has learned when its mean accuracy covers at least this fraction of the way
+# from chance (100 / classes) to 100%: 28% on 10 classes, 20.8% on 100. Below it a verdict
+# would compare models that did not learn, and tells nothing about the claim.
+LEARNED_FRACTION = 0.2
+
+
+def learned(mean: float, num_classes: int) -> bool:
+    """Whether a mean top-1 (%) is clearly above chance (see LEARNED_FRACTION)."""
+    chance = 100.0 / num_classes
+    return mean >= chance + LEARNED_FRACTION * (100.0 - chance)
+
+
+def check_metric(metric: str) -> str:
+    """`metric` if tables can report it, else a ValueError naming the choices (check it before training)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+    return metric
+
+
+def _at_chance(stats: pd.DataFrame, keys: dict, num_classes: int) -> str:
+    """'' when every named group learned; else why there is no verdict (the first group at chance)."""
+    chance = 100.0 / num_classes
+    for label, key in keys.items():
+        if key in stats.index and not learned(stats.loc[key, "mean"], num_classes):
+            return (f"no verdict: the {label} is at chance ({stats.loc[key, 'mean']:.1f}% vs chance "
+                    f"{chance:.1f}%; needs >= {chance + LEARNED_FRACTION * (100 - chance):.1f}%)")
+    return ""
+
+
 def _verdict_text(result: dict, a: str, b: str) -> str:
     return {"a better": f"{a} better", "b better": f"{b} better"}.get(result["verdict"], result["verdict"])
 
@@ -225,16 +261,17 @@ def compare(
 ) -> pd.DataFrame:
     """Our table beside the paper's, one row per pruned config, in the paper's layout.
 
-    ours:  one row per run (`rk.pipeline.run`): config, model, strategy, seed, `metric`.
+    ours:  one row per run (`rk.pipeline.run`): config, model, strategy, seed, num_classes, `metric`.
     paper: a paper table (`rk.paper.table(1)`): config, strategy, mean, std, n.
     For every strategy of the paper's table (and "unpruned", the config's base model) the
     row has our "mean ± std (n)" and the paper's. Then the claim: `claim[0]` vs `claim[1]`
     as a `level` confidence interval of the mean difference (Welch), on our runs and on
-    the paper's own means and stds, and whether the two verdicts agree.
+    the paper's own means and stds, and whether the two verdicts agree. Our side gets no
+    verdict when the large model or either side of the claim has not learned (`learned`):
+    models at chance say nothing about the claim.
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
-    missing = {"config", "model", "strategy", metric} - set(ours.columns)
+    check_metric(metric)
+    missing = {"config", "model", "strategy", "num_classes", metric} - set(ours.columns)
     if missing:
         raise ValueError(f"ours needs the columns {sorted(missing)}: pass the table rk.pipeline.run returns")
     stats_ours = ours.groupby(["config", "strategy"])[metric].agg(["mean", lambda s: s.std(ddof=1), "count"])
@@ -250,7 +287,11 @@ def compare(
             key = (model if s == "unpruned" else config, s)
             row[s] = mean_std(*stats_ours.loc[key]) if key in stats_ours.index else "—"
             row[f"{s} (paper)"] = mean_std(*paper_stats.loc[key]) if key in paper_stats.index else "—"
+        classes = int(group["num_classes"].iloc[0])
+        at_chance = _at_chance(stats_ours, {"large model": (model, "unpruned"), f"{a} model": (config, a),
+                                            f"{b} model": (config, b)}, classes)
         for side, table in (("ours", stats_ours), ("paper", paper_stats)):
+            row[f"{a} − {b} ({side})"], row[f"verdict ({side})"] = "—", "—"
             if (config, a) in table.index and (config, b) in table.index:
                 result = welch(tuple(table.loc[(config, a)]), tuple(table.loc[(config, b)]), level)
                 row[f"{a} − {b} ({side})"] = (
@@ -258,9 +299,9 @@ def compare(
                     if result["verdict"] != "no CI" else f"{result['diff']:+.2f}"
                 )
                 row[f"verdict ({side})"] = _verdict_text(result, a, b)
-            else:
-                row[f"verdict ({side})"] = "—"
-        if "—" in (row["verdict (ours)"], row["verdict (paper)"]) or "no CI" in (row["verdict (ours)"], row["verdict (paper)"]):
+            if side == "ours" and at_chance:
+                row[f"verdict ({side})"] = at_chance
+        if any(v in ("—", "no CI") or v.startswith("no verdict") for v in (row["verdict (ours)"], row["verdict (paper)"])):
             row["agree"] = "—"
         else:
             row["agree"] = "yes" if row["verdict (ours)"] == row["verdict (paper)"] else "no"
@@ -270,13 +311,16 @@ def compare(
 
 
 def verdict_summary(table: pd.DataFrame) -> str:
-    """One sentence on how many rows' verdicts agree with the paper's."""
+    """One sentence on how many rows' verdicts agree with the paper's, and why rows have none."""
     decided = table[table["agree"] != "—"]
+    chance = table["verdict (ours)"].astype(str).str.startswith("no verdict") if not table.empty else []
+    why = (f" {int(sum(chance))} of {len(table)} row(s) have no verdict of ours because models did not learn "
+           "(at chance): train longer or on more data." if any(chance) else "")
     if decided.empty:
-        return ("No verdict could be compared: a claim needs at least 2 seeds per strategy on both sides "
-                "(the paper's ImageNet rows are single runs).")
+        return ("No verdict could be compared: a claim needs models that learned and at least 2 seeds per "
+                "strategy on both sides (the paper's ImageNet rows are single runs)." + why)
     agree = int((decided["agree"] == "yes").sum())
-    return f"Our verdict agrees with the paper's in {agree} of {len(decided)} rows."
+    return f"Our verdict agrees with the paper's in {agree} of {len(decided)} rows." + why
 
 
 def plot_strategies(ours: pd.DataFrame, paper: pd.DataFrame | None = None, metric: str = "final_top1", ax=None):

@@ -4,21 +4,29 @@ Layout under the store root (default: `runs/store` of the project, or $RETHINKKI
 
     <spec key>/spec.json                      the spec as plain data (for people and reports)
     <spec key>/seed<seed>/checkpoint.pt       written atomically after every epoch while running
+                          checkpoint.prev.pt  the one before it (the fallback if the latest is damaged)
     <spec key>/seed<seed>/model.pt            final weights (state_dict), once finished
     <spec key>/seed<seed>/result.parquet      one row per epoch with the run's columns; its
                                               presence marks the run finished
+    <spec key>/seed<seed>/result.sha256       the result file's checksum (an edited or truncated
+                                              result is detected, moved aside and the run redone)
 
 `get_or_run(spec, seed)` returns a finished run without training, resumes an interrupted
 one from its last checkpoint, or starts it. A file lock keeps two processes (two notebooks,
-two batch workers) from training the same run at once.
+two batch workers) from training the same run at once. A run that fails before its first
+checkpoint (a diverged loss, Ctrl-C, a bad input) leaves nothing behind; a file that cannot
+be read is moved aside (`<name>.corrupt-<time>`) with a warning, never silently used.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,12 +38,19 @@ from torch import nn
 
 from . import data as data_mod
 from . import flops, models
-from .config import RunSpec
+from .config import ConfigError, RunSpec
 from .paths import project_root
-from .train import atomic_write, train
+from .files import CorruptFile, atomic_write, move_aside
+from .train import previous, train
 
 STORE_ENV = "RETHINKKIT_STORE"
 RESULT = "result.parquet"
+CHECKSUM = "result.sha256"
+CHECKPOINT = "checkpoint.pt"
+
+
+class CorruptResult(ValueError):
+    """A result file that cannot be read, fails its checksum, or does not match its run."""
 
 
 def default_root() -> Path:
@@ -61,7 +76,7 @@ class Run:
 
     @cached_property
     def history(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / RESULT)
+        return read_result(self.path / RESULT, self.spec, self.seed)
 
     @property
     def final_top1(self) -> float:
@@ -101,11 +116,19 @@ class Store:
         return self.root / spec.key() / f"seed{seed}"
 
     def status(self, spec: RunSpec, seed: int) -> str:
-        """'done', 'partial' (a checkpoint to resume from) or 'new'."""
+        """'done', 'partial' (a checkpoint to resume from) or 'new'. A result file that fails
+        its checks is moved aside here (with a warning), so the run counts as not done."""
         folder = self.run_dir(spec, seed)
         if (folder / RESULT).exists():
-            return "done"
-        return "partial" if (folder / "checkpoint.pt").exists() else "new"
+            try:
+                read_result(folder / RESULT, spec, seed)
+                return "done"
+            except CorruptResult as error:
+                moved = [move_aside(f) for f in (folder / RESULT, folder / CHECKSUM) if f.exists()]
+                warnings.warn(CorruptFile(f"{error}; moved aside to {moved[0].name}, so the run is trained again"),
+                              stacklevel=2)
+        checkpoint = folder / CHECKPOINT
+        return "partial" if checkpoint.exists() or previous(checkpoint).exists() else "new"
 
     def get(self, spec: RunSpec, seed: int) -> Run | None:
         """The finished run, or None."""
@@ -140,48 +163,56 @@ class Store:
                 f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed; pass the whole"
                 " dataset and set RunSpec.train_subset / test_subset to use a stratified subset"
             )
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         if spec.init != "scratch" and initial is None and self.status(spec, seed) == "new":
             raise ValueError(
                 f"this spec starts from {spec.init!r}, not from scratch: pass initial=<callable returning"
                 " the starting weights> so the run can begin"
             )
         folder = self.run_dir(spec, seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_spec(folder.parent / "spec.json", spec)
-        with _locked(folder / ".lock"):
+        with _locked(folder / ".lock") as lock:
             done = self.get(spec, seed)  # another process may have finished it while we waited
             if done is not None:
                 return done
-            data = _data_for(spec, data, data_root, device)
-            torch.manual_seed(seed)  # the initialisation is a function of the seed alone
-            model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
-            checkpoint = folder / "checkpoint.pt"
-            if not checkpoint.exists() and initial is not None:
-                start = initial()
-                model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
-            counts = flops.count(model, data.image_shape)
-            began = time.time()
-            result = train(
-                model,
-                data,
-                spec.recipe,
-                seed=seed,
-                hooks=spec.hooks,
-                checkpoint=checkpoint,
-                progress=progress,
-                desc=f"{spec.model} {spec.key()}/seed{seed}",
-            )
-            history = pd.DataFrame(result.history)
-            for name, value in _run_columns(spec, seed, counts, data).items():
-                history[name] = value
-            history["finished_at"] = pd.Timestamp.fromtimestamp(began + result.seconds)
-            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            atomic_write(folder / "model.pt", lambda f: torch.save(state, f))
-            atomic_write(folder / RESULT, lambda f: history.to_parquet(f, index=False))
-            checkpoint.unlink(missing_ok=True)  # model.pt holds the final weights
-            return Run(spec, seed, folder)
+            _write_spec(folder.parent / "spec.json", spec)
+            try:
+                return self._train(spec, seed, folder, initial, data, data_root, device, progress)
+            except BaseException:
+                if self.status(spec, seed) == "new":  # nothing to resume from: leave nothing behind
+                    lock.discard()
+                raise
+
+    def _train(self, spec, seed, folder, initial, data, data_root, device, progress) -> Run:
+        data = _data_for(spec, data, data_root, device)
+        torch.manual_seed(seed)  # the initialisation is a function of the seed alone
+        model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+        checkpoint = folder / CHECKPOINT
+        if self.status(spec, seed) == "new" and initial is not None:
+            start = initial()
+            model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
+        counts = flops.count(model, data.image_shape)
+        began = time.time()
+        result = train(
+            model,
+            data,
+            spec.recipe,
+            seed=seed,
+            hooks=spec.hooks,
+            checkpoint=checkpoint,
+            progress=progress,
+            desc=f"{spec.model} {spec.key()}/seed{seed}",
+        )
+        history = pd.DataFrame(result.history)
+        for name, value in _run_columns(spec, seed, counts, data).items():
+            history[name] = value
+        history["finished_at"] = pd.Timestamp.fromtimestamp(began + result.seconds)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        atomic_write(folder / "model.pt", lambda f: torch.save(state, f))
+        write_result(folder / RESULT, history)
+        for stale in (checkpoint, previous(checkpoint)):
+            stale.unlink(missing_ok=True)  # model.pt holds the final weights
+        return Run(spec, seed, folder)
 
 
 def build_model(spec: RunSpec, *, num_classes: int, in_channels: int) -> nn.Module:
@@ -243,18 +274,99 @@ def _thaw(value):
     return value
 
 
+def write_result(path: Path, history: pd.DataFrame) -> None:
+    """The result file, then its checksum: a result without a checksum (a crash between the
+    two, or a store from before checksums) is still checked against its spec on reading."""
+    atomic_write(path, lambda f: history.to_parquet(f, index=False))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    atomic_write(path.with_name(CHECKSUM), lambda f: f.write(digest.encode()))
+
+
+def read_result(path: str | os.PathLike, spec: RunSpec | None = None, seed: int | None = None) -> pd.DataFrame:
+    """A run's per-epoch results, checked: the checksum (when present), the columns, one row
+    per epoch 1..E, accuracies in [0, 100], and that it is this run's: its key and seed match
+    the spec and seed given (and the epochs the recipe's), else the folder it lies in.
+    Raises CorruptResult naming the file and the problem."""
+    path = Path(path)
+    checksum = path.with_name(CHECKSUM)
+    try:
+        if checksum.exists() and hashlib.sha256(path.read_bytes()).hexdigest() != checksum.read_text().strip():
+            raise CorruptResult("its checksum does not match (edited or truncated)")
+        history = pd.read_parquet(path)
+        missing = sorted({*RUN_COLUMNS, *EPOCH_COLUMNS} - set(history.columns))
+        if missing:
+            raise CorruptResult(f"it lacks the columns {missing}")
+        epochs = int(history["epochs"].iloc[0]) if len(history) else 0
+        if len(history) == 0 or list(history["epoch"]) != list(range(1, epochs + 1)):
+            raise CorruptResult(f"it does not hold one row per epoch 1..{epochs}")
+        top1 = history[["train_top1", "test_top1"]].to_numpy(dtype=float)
+        if not ((top1 >= 0) & (top1 <= 100)).all():
+            raise CorruptResult("an accuracy is not a number in [0, 100]")
+        found = {"key": history["key"].iloc[0], "seed": int(history["seed"].iloc[0])}
+        if spec is not None:
+            expected = {"key": spec.key(), "seed": seed, "epochs": spec.recipe.epochs}
+            found["epochs"] = epochs
+        else:  # the folder names the run: <key>/seed<seed>/result.parquet
+            expected = {"key": path.parent.parent.name, "seed": path.parent.name.removeprefix("seed")}
+            found["seed"] = str(found["seed"])
+        if found != expected:
+            raise CorruptResult(f"it belongs to another run ({found}, expected {expected})")
+    except CorruptResult as error:
+        raise CorruptResult(f"the result file {path} cannot be used: {error}") from None
+    except Exception as error:  # noqa: BLE001 -- parquet and file errors: the file is unreadable
+        raise CorruptResult(f"the result file {path} cannot be read ({type(error).__name__}: "
+                            f"{str(error)[:200]})") from None
+    return history
+
+
+EPOCH_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "seconds")  # per epoch (train.train)
+
+
 def _write_spec(path: Path, spec: RunSpec) -> None:
     if not path.exists():
         text = json.dumps({"key": spec.key(), **spec.to_dict()}, indent=2, default=str)
         atomic_write(path, lambda f: f.write(text.encode()))
 
 
+class _Lock:
+    """Held by `_locked`; `discard()` removes the run's folder (and its spec, when no other
+    seed is left) while the lock is still held."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def discard(self) -> None:
+        folder = self.path.parent
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            if not any(p.name.startswith("seed") for p in folder.parent.iterdir()):
+                shutil.rmtree(folder.parent)
+
+
 @contextlib.contextmanager
 def _locked(path: Path):
-    """An exclusive lock the OS releases if the holder dies (no stale locks after a kill)."""
-    with open(path, "a") as handle:
+    """An exclusive lock the OS releases if the holder dies (no stale locks after a kill).
+
+    A holder may delete the lock file (`_Lock.discard`); a process that was waiting then
+    holds a lock on a file nobody else can see, so it checks that its file is still the one
+    at `path` and starts over if not."""
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(path, "a")
+        except FileNotFoundError:  # the folder was discarded between mkdir and open
+            continue
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()
+    lock = _Lock(path)
+    try:
+        yield lock
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

@@ -10,11 +10,13 @@ are read once per epoch, so a step never waits for the host.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -24,12 +26,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Recipe
+from .files import CorruptFile, atomic_write, move_aside
 
 QUIET_ENV = "RETHINKKIT_QUIET"  # set (to anything but "" / "0") by batch runs: no progress bars
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss stopped being finite; the last good checkpoint is kept."""
+    """The loss stopped being finite or rose far above chance; the last good checkpoint is kept."""
+
+
+# An epoch whose mean training loss exceeds this many times the loss of guessing uniformly,
+# ln(classes), has diverged: even a model that learned nothing scores ln(classes), so no
+# working run (fine-tuning at a large lr included) comes near it, while a blown-up one
+# (lr 1e6 reached 5e17) is far beyond.
+DIVERGED_FACTOR = 10.0
 
 
 # --- hooks -----------------------------------------------------------------------------
@@ -158,10 +168,12 @@ def train(
     seed:       the data order and augmentation of epoch e depend only on (seed, e), so a
                 resumed run sees the same batches as an uninterrupted one. Seed the model's
                 initialisation before building it (`rethinkkit.runs` does).
-    checkpoint: a file path. If it exists, training resumes from it; after every epoch the
-                model, optimizer and history are written to it atomically.
+    checkpoint: a file path. If it exists, training resumes from it (or, if it cannot be read,
+                from the one before it: `load_checkpoint`); after every epoch the model,
+                optimizer and history are written to it atomically.
     progress:   a tqdm bar over epochs; None = on unless $RETHINKKIT_QUIET is set.
-    Raises TrainingDiverged when the epoch's loss is not finite (nothing of that epoch is saved).
+    Raises TrainingDiverged when a loss is not finite or the training loss rises far above
+    chance (`DIVERGED_FACTOR`); nothing of that epoch is saved.
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a rethinkkit Recipe, got {type(recipe).__name__}")
@@ -177,10 +189,8 @@ def train(
     history: list[dict] = []
     start_epoch = 0
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists():
-        state = torch.load(path, map_location=data.device, weights_only=True)  # plain data only
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    state = load_checkpoint(path, model, optimizer, data.device) if path is not None else None
+    if state is not None:
         history = state["history"]
         start_epoch = state["epoch"]
         torch.set_rng_state(state["cpu_rng"])
@@ -212,13 +222,7 @@ def train(
                 loss_sum += loss.detach() * len(y)
                 correct += (out.detach().argmax(1) == y).sum()
             train_loss = loss_sum.item() / n_train  # the epoch's one host sync
-            if not math.isfinite(train_loss):
-                last_good = history[-1]["epoch"] if history else 0
-                kept = f"the last good checkpoint (epoch {last_good}) is kept at {path}" if path else "no checkpoint was kept"
-                raise TrainingDiverged(
-                    f"training loss became {train_loss} in epoch {epoch + 1} of {recipe.epochs} (lr {lr:g}); "
-                    f"{kept}. Lower the learning rate or check the data and model."
-                )
+            _check_loss(train_loss, None, data.num_classes, epoch, recipe, lr, history, path)
             for hook in hooks:
                 hook.on_epoch_end(model, epoch)
             row = {
@@ -229,6 +233,7 @@ def train(
                 **evaluate(model, data, recipe.eval_batch_size),
                 "seconds": time.perf_counter() - epoch_began,
             }
+            _check_loss(train_loss, row["test_loss"], data.num_classes, epoch, recipe, lr, history, path)
             history.append(row)
             if path is not None:
                 save_checkpoint(
@@ -251,25 +256,75 @@ def train(
     return TrainResult(history=history, seconds=time.perf_counter() - began)
 
 
+def _check_loss(train_loss: float, test_loss: float | None, classes: int, epoch: int, recipe: Recipe,
+                lr: float, history: list, path: Path | None) -> None:
+    """Raise TrainingDiverged when a loss is not finite or the training loss is far above chance."""
+    chance = math.log(classes)
+    problems = []
+    if not math.isfinite(train_loss):
+        problems.append(f"the training loss became {train_loss}")
+    elif train_loss > DIVERGED_FACTOR * chance:
+        problems.append(f"the training loss reached {train_loss:.4g}, over {DIVERGED_FACTOR:g} x the loss of "
+                        f"guessing ({chance:.3g} for {classes} classes)")
+    if test_loss is not None and not math.isfinite(test_loss):
+        problems.append(f"the test loss became {test_loss}")
+    if not problems:
+        return
+    last_good = history[-1]["epoch"] if history else 0
+    kept = (f"the last good checkpoint (epoch {last_good}) is kept at {path}" if path and last_good
+            else "no epoch of it is kept")
+    raise TrainingDiverged(
+        f"training diverged in epoch {epoch + 1} of {recipe.epochs} at lr {lr:g}: {' and '.join(problems)}; "
+        f"{kept} and the run is not stored as finished. Lower the learning rate (the paper's is "
+        f"Recipe().lr = {Recipe.lr}) or check the data and the model."
+    )
+
+
+CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "history", "cpu_rng")
+
+
+def previous(path: Path) -> Path:
+    """Where the checkpoint before the latest one is kept (the fallback when the latest is unreadable)."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+    """Write atomically, keeping the previous checkpoint beside it: a crash mid-write leaves
+    the last one intact, and a checkpoint damaged later still has a predecessor."""
+    path = Path(path)
+    if path.exists():
+        os.replace(path, previous(path))
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(file_object) on a temporary file beside `path`, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def load_checkpoint(path: Path, model: nn.Module, optimizer, device) -> dict | None:
+    """Load the latest readable checkpoint (`path`, else its predecessor) into `model` and
+    `optimizer` and return it; None when there is none. A file that cannot be read is
+    moved aside with a warning naming it, so it never blocks the run."""
+    fresh = None
+    for candidate in (path, previous(path)):
+        if not candidate.exists():
+            continue
+        if fresh is None:  # a file that fails half-way must not leave its half in the model
+            fresh = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+        try:
+            state = torch.load(candidate, map_location=device, weights_only=True)  # plain data only
+            missing = [k for k in CHECKPOINT_KEYS if k not in state]
+            if missing:
+                raise ValueError(f"it lacks {missing}")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            return state
+        except Exception as error:  # noqa: BLE001 -- any unreadable file is handled the same way
+            model.load_state_dict(fresh[0])
+            optimizer.load_state_dict(fresh[1])
+            moved = move_aside(candidate)
+            warnings.warn(CorruptFile(
+                f"the checkpoint {candidate} cannot be read ({type(error).__name__}: {str(error)[:200]}); "
+                f"it was moved to {moved.name} and the run continues from "
+                + ("the previous checkpoint" if candidate == path and previous(path).exists() else "scratch")
+            ), stacklevel=2)
+    return None
 
 
 def quiet() -> bool:

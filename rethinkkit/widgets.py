@@ -39,6 +39,23 @@ def slider(value: float, low: float, high: float, step: float, description: str 
                          readout_format=".2f")
 
 
+def ratio(value: float, description: str = "ratio") -> w.FloatSlider:
+    """A prune-ratio slider over the range the kit accepts, [0, models.MAX_RATIO] in steps of 0.05."""
+    from .models import check_ratio, MAX_RATIO
+
+    check_ratio(value, description)
+    return slider(float(value), 0.0, MAX_RATIO, 0.05, description)
+
+
+def seeds(values: Sequence[int], description: str = "seeds") -> w.SelectMultiple:
+    """A multi-select of replicate seeds starting at `values` (checked: distinct non-negative
+    ints), offering 0-4 (the paper's five) and any other given seed."""
+    from .config import seeds as check_seeds
+
+    values = check_seeds(values)
+    return choices(values, sorted(set(range(5)) | set(values)), description)
+
+
 class Controls:
     """Named widgets shown together; `value(name)` / `values` read the current settings."""
 

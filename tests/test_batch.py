@@ -1,8 +1,15 @@
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
 
+import rethinkkit
 from rethinkkit import batch, cli
 
 ROOT = batch.root()
@@ -19,7 +26,9 @@ def test_profiles_exist_and_parse():
 
 def test_plan_merges_profile_and_overrides_and_filters_to_declared(tmp_path):
     (job,) = batch.plan(["00_quickstart"], "smoke", {"ratio": 0.25}, tmp_path)
-    assert job.output == tmp_path / "00_quickstart.ipynb"
+    assert job.output == tmp_path / "00_quickstart__ratio=0.25.ipynb"  # not the profile's own copy
+    (plain,) = batch.plan(["00_quickstart"], "smoke", {"ratio": 0.5}, tmp_path)  # the profile's own value
+    assert plain.output == tmp_path / "00_quickstart.ipynb"
     assert job.parameters["dataset"] == "fashion-mnist-mini"
     assert job.parameters["epochs"] == 4 and job.parameters["ratio"] == 0.25
     (meth,) = batch.plan(["03_methodology"], "smoke", None, tmp_path)
@@ -119,7 +128,7 @@ def test_batch_file_expands_each_entry_like_the_command_line(tmp_path):
         ("00_quickstart", "smoke"), ("00_quickstart", "smoke"), ("03_methodology", "quick")]
     assert [j.parameters["ratio"] for j in jobs[:2]] == [0.25, 0.5]
     assert jobs[0].output == ROOT / "runs" / "smoke" / "00_quickstart__ratio=0.25.ipynb"
-    assert jobs[2].output == ROOT / "runs" / "quick" / "03_methodology.ipynb"
+    assert jobs[2].output == ROOT / "runs" / "quick" / "03_methodology__model=resnet56.ipynb"
     assert jobs[2].parameters["model"] == "resnet56" and jobs[2].parameters["profile"] == "quick"
 
 
@@ -157,13 +166,20 @@ def test_dry_run_prints_the_plan_and_executes_nothing(tmp_path, monkeypatch, cap
 
 
 def tiny_project(root):
-    """A project with one notebook that raises when its `fail` parameter is true; `n` only labels a run."""
+    """A project with one notebook that raises when its `fail` parameter is true (or a file FAIL
+    exists beside it), whose kernel kills itself when `die` is true; `n` only labels a run."""
     (root / "params").mkdir()
     (root / "params" / "tiny.yaml").write_text("defaults: {}\n")
     (root / "notebooks").mkdir()
-    parameters = nbformat.v4.new_code_cell("fail: bool = False  # raise in the next cell\nn: int = 0  # a label")
+    parameters = nbformat.v4.new_code_cell(
+        "fail: bool = False  # raise in the next cell\ndie: bool = False  # SIGKILL the kernel\n"
+        "wait: bool = False  # block until a file GO exists beside the notebook\nn: int = 0  # a label")
     parameters.metadata["tags"] = ["parameters"]
-    cells = [parameters, nbformat.v4.new_code_cell("if fail:\n    raise ValueError('boom')\nprint('ran through')")]
+    body = ("import os, signal, time\n"
+            "while wait and not os.path.exists('GO'):\n    time.sleep(0.1)\n"
+            "if die:\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "if fail or os.path.exists('FAIL'):\n    raise ValueError('boom')\nprint('ran through')")
+    cells = [parameters, nbformat.v4.new_code_cell(body)]
     kernel = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), root / "notebooks" / "tiny.ipynb")
 
@@ -183,4 +199,66 @@ def test_a_failed_job_does_not_stop_the_next_and_is_listed_at_the_end(tmp_path, 
     err = captured.err
     assert "2 of 4 job(s) failed" in err and err.count("ValueError: boom") == 2
     for n in (1, 2):
-        assert f"the executed copy, with the traceback, is at {out / f'tiny__fail=True__n={n}.ipynb'}" in err
+        assert f"the executed copy, with the traceback, is at {out / f'tiny__fail=True__n={n}.failed.ipynb'}" in err
+    assert not list(out.glob("*.running.ipynb"))
+
+
+def test_a_dead_kernel_is_recorded_and_the_batch_goes_on(tmp_path, monkeypatch, capfd):
+    """A kernel killed mid-run (what the OOM killer does) fails its job only; no raw traceback."""
+    tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "tiny", "--profile", "tiny", "-g", "die", "[true, false]", "--store", str(tmp_path / "store")]
+    assert cli.main(args) == 2
+    captured = capfd.readouterr()
+    out = tmp_path / "runs" / "tiny"
+    assert "tiny__die=True: FAILED" in captured.out and "tiny__die=False: done" in captured.out
+    assert "1 of 2 job(s) failed" in captured.err and "DeadKernelError" in captured.err
+    assert "out of memory" in captured.err and "Traceback" not in captured.err
+    assert (out / "tiny__die=True.failed.ipynb").exists() and (out / "tiny__die=False.ipynb").exists()
+    assert "without encryption" not in captured.err + captured.out  # the kernel talks over local sockets
+
+
+def test_a_failed_run_keeps_the_last_good_executed_copy(tmp_path, monkeypatch, capsys):
+    tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "tiny", "--profile", "tiny", "--store", str(tmp_path / "store")]
+    assert cli.main(args) == 0
+    good = tmp_path / "runs" / "tiny" / "tiny.ipynb"
+    assert "ran through" in nbformat.read(good, as_version=4).cells[-1].outputs[0]["text"]
+    (tmp_path / "notebooks" / "FAIL").touch()  # the same job now fails
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "ran through" in nbformat.read(good, as_version=4).cells[-1].outputs[0]["text"]
+    assert f"the last good copy is kept at {good}" in err
+    assert "ValueError" in str(nbformat.read(good.with_name("tiny.failed.ipynb"), as_version=4).cells[-1].outputs)
+    (tmp_path / "notebooks" / "FAIL").unlink()
+    assert cli.main(args) == 0
+    assert not good.with_name("tiny.failed.ipynb").exists()  # a later success clears the stale failure
+
+
+def test_ctrl_c_ends_with_one_line_that_says_the_run_resumes(tmp_path):
+    """A real SIGINT to the command's process group mid-notebook: exit 130, one line, no traceback,
+    the kernel shut down, the interrupted execution kept apart from the good copies."""
+    tiny_project(tmp_path)
+    script = Path(sys.executable).parent / "rethinkkit"
+    proc = subprocess.Popen([str(script), "run", "tiny", "--profile", "tiny", "-p", "wait", "true",
+                             "--store", str(tmp_path / "store")], cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = tmp_path / "runs" / "tiny" / "tiny__wait=True.running.ipynb"
+    while not running.exists():  # the kernel is executing the waiting cell
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert err.strip().splitlines() == [
+        "rethinkkit: interrupted. Finished runs are in the store; run the same command again and the "
+        "interrupted run resumes from its last checkpoint."]
+    assert running.with_name("tiny__wait=True.failed.ipynb").exists() and not running.exists()
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"rethinkkit {rethinkkit.__version__}"

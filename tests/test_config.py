@@ -66,3 +66,24 @@ def test_runspec_rejects_bad_values():
 def test_deviations_name_what_differs():
     assert deviations(Recipe()) == {}
     assert deviations(Recipe(epochs=2, nesterov=True)) == {"epochs": (2, 160), "nesterov": (True, False)}
+
+
+def test_a_schedule_whose_drops_fall_at_epoch_0_is_warned_and_named():
+    """epochs=1: int(0.5) = int(0.75) = 0, so the whole run is at lr 0.001, not the paper's 0.1."""
+    import pytest
+
+    from rethinkkit.config import ScheduleWarning
+
+    with pytest.warns(ScheduleWarning, match=r"with 1 epoch\(s\) the lr milestone\(s\) \[0.5, 0.75\] fall at epoch 0"):
+        recipe = Recipe(epochs=1)
+    assert recipe.lr_at(0) == pytest.approx(0.001)
+    assert deviations(recipe)["milestone_epochs"][0] == (0, 0)
+    assert "never runs at lr 0.1" in deviations(recipe)["milestone_epochs"][1]
+    with pytest.warns(ScheduleWarning, match=r"\[0.5\] fall at epoch 0"):  # 0.75 * 3 = 2 is fine
+        assert Recipe(epochs=1, milestones=(0.5,)).milestone_epochs == (0,)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Recipe(epochs=2)  # drops at epochs 1 and 1: after the first epoch, no warning
+        Recipe(epochs=1, milestones=())

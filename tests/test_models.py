@@ -92,8 +92,8 @@ def test_uniform_cfg_follows_li_et_al_rule():
     assert models.uniform_cfg("resnet56", 0.0) == models.default_cfg("resnet56")
     vgg = models.uniform_cfg("vgg16", 0.5)
     assert vgg == [w if w == "M" else w // 2 for w in models.default_cfg("vgg16")]
-    # A ratio close to 1 still keeps one channel per layer.
-    assert set(models.uniform_cfg("resnet20", 0.99)) == {1}
+    # The largest ratio keeps int(C * 0.05), never fewer than one channel.
+    assert models.uniform_cfg("resnet20", models.MAX_RATIO) == [1] * 3 + [1] * 3 + [3] * 3
 
 
 def test_uniform_cfg_preresnet_prunes_only_inner_widths():
@@ -111,7 +111,7 @@ def test_uniform_cfg_starts_from_a_given_cfg():
 
 
 @settings(max_examples=25, deadline=None)
-@given(ratio=st.floats(min_value=0.0, max_value=0.999, exclude_max=False))
+@given(ratio=st.floats(min_value=0.0, max_value=models.MAX_RATIO))
 def test_uniform_cfg_property(ratio):
     default = models.default_cfg("vgg19")
     cfg = models.uniform_cfg("vgg19", ratio)
@@ -325,9 +325,9 @@ def test_bad_arguments_are_explained(kwargs, message):
         models.build("vgg16", **kwargs)
 
 
-@pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5, "0.5", None, True])
+@pytest.mark.parametrize("ratio", [-0.1, 0.96, 1.0, 1.5, float("nan"), "0.5", None, True])
 def test_bad_ratios_are_explained(ratio):
-    with pytest.raises(ValueError, match=r"ratio is the pruned fraction of channels, in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"ratio is the pruned fraction of channels, in \[0, 0.95\]"):
         models.uniform_cfg("resnet56", ratio)
 
 

@@ -74,7 +74,7 @@ def _runs(values: dict) -> pd.DataFrame:
     rows = []
     for (config, strategy), accs in values.items():
         for seed, acc in enumerate(accs):
-            rows.append({"dataset": "cifar10", "model": config.split("-")[0], "config": config,
+            rows.append({"dataset": "cifar10", "model": config.split("-")[0], "config": config, "num_classes": 10,
                          "strategy": strategy, "seed": seed, "final_top1": acc, "best_top1": acc + 0.1})
     return pd.DataFrame(rows)
 
@@ -113,6 +113,29 @@ def test_single_runs_get_no_interval():
     table = rk.report.compare(ours, rk.paper.table(1))
     assert table.loc[0, "verdict (ours)"] == "no CI" and table.loc[0, "agree"] == "—"
     assert "No verdict could be compared" in rk.report.verdict_summary(table)
+
+
+def test_no_verdict_from_models_at_chance():
+    """04_1 --profile smoke once trained everything to 10.0-10.5% and 'agreed with the paper':
+    a verdict from models that did not learn is no verdict."""
+    ours = _runs({
+        ("resnet56", "unpruned"): [10.3, 10.0],
+        ("resnet56-a", "fine-tune"): [10.0, 10.1],
+        ("resnet56-a", "scratch-b"): [10.5, 10.4],
+        ("resnet56-b", "fine-tune"): [60.0, 61.0],  # shares the large model at chance
+        ("resnet56-b", "scratch-b"): [62.0, 63.0],
+        ("resnet110", "unpruned"): [80.0, 81.0],
+        ("resnet110-a", "fine-tune"): [79.0, 79.5],
+        ("resnet110-a", "scratch-b"): [11.0, 12.0],  # this side did not learn
+    })
+    table = rk.report.compare(ours, rk.paper.table(1)).set_index("config")
+    assert table.loc["resnet56-a", "verdict (ours)"].startswith("no verdict: the large model is at chance (10.2% vs chance 10.0%")
+    assert table.loc["resnet56-b", "verdict (ours)"].startswith("no verdict: the large model is at chance")
+    assert table.loc["resnet110-a", "verdict (ours)"].startswith("no verdict: the scratch-b model is at chance")
+    assert (table["agree"] == "—").all() and (table["verdict (paper)"] != "—").all()  # the paper's side stands
+    summary = rk.report.verdict_summary(table)
+    assert "No verdict could be compared" in summary and "3 of 3 row(s) have no verdict of ours" in summary
+    assert rk.report.learned(28.0, 10) and not rk.report.learned(27.9, 10) and rk.report.learned(20.8, 100)
 
 
 def test_plot_strategies_draws_ours_and_the_papers():

@@ -126,6 +126,6 @@ def test_protocol_defaults_are_the_papers():
         pipeline.Protocol("cifar10", epochs=0)
     with pytest.raises(ValueError, match="budget rule"):
         pipeline.Protocol("cifar10", rule="mnist")
-    with pytest.raises(ValueError, match="seeds is empty"):
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
         pipeline.run(cifar, [TARGET], seeds=[], data=object())
     assert dataclasses.replace(cifar, epochs=300).large_recipe.milestone_epochs == (150, 225)

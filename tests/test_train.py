@@ -71,6 +71,27 @@ def test_nan_stops_with_clear_message_and_keeps_last_good_checkpoint(tiny, tmp_p
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+def test_a_non_finite_test_loss_is_divergence(tiny, tmp_path):
+    """The training loss can stay finite while evaluation is NaN (here: a poisoned BN statistic)."""
+
+    class PoisonStatistics(Hook):
+        def on_epoch_end(self, model, epoch):
+            if epoch == 1:
+                bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+                bn.running_var.fill_(math.nan)
+
+    ckpt = tmp_path / "ck.pt"
+    with pytest.raises(TrainingDiverged, match=r"epoch 2 of 3 .*the test loss became nan; the last good checkpoint \(epoch 1\)"):
+        train(small_resnet(), tiny, Recipe(epochs=3), seed=0, hooks=[PoisonStatistics()], checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 1
+
+
+def test_a_loss_far_above_chance_is_divergence(tiny):
+    with pytest.raises(TrainingDiverged, match=r"epoch 1 of 2 at lr 1e\+06: the training loss (became|reached)"):
+        train(small_resnet(), tiny, Recipe(epochs=2, lr=1e6), seed=0)
+    assert rk.train.DIVERGED_FACTOR * math.log(10) == pytest.approx(23.03, abs=0.01)
+
+
 def test_hooks_are_called_in_order(tiny):
     events = []
 

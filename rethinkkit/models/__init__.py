@@ -22,7 +22,7 @@ from .vgg import VGG, VGGSpec
 
 __all__ = [
     "ChannelSelection", "DenseNet", "ImageNetResNet", "Net", "PreResNet", "PrunableLayer", "ResNet", "Spec", "VGG",
-    "build", "default_cfg", "from_arch", "names", "register", "uniform_cfg",
+    "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "register", "uniform_cfg",
 ]
 
 _REGISTRY: dict[str, Spec] = {}
@@ -104,6 +104,19 @@ def from_arch(arch: dict) -> nn.Module:
                  **arch.get("options", {}))
 
 
+# The largest prune ratio (pruned fraction of a layer) the kit accepts anywhere: uniform
+# targets, L1-norm per-stage ratios, the widgets' sliders. The paper's largest is 95%
+# (unstructured, Table 6); beyond it most layers keep a single channel.
+MAX_RATIO = 0.95
+
+
+def check_ratio(ratio: Any, what: str = "ratio") -> float:
+    """`ratio` as a float in [0, MAX_RATIO], or a ValueError saying so."""
+    if isinstance(ratio, bool) or not isinstance(ratio, Real) or not 0 <= ratio <= MAX_RATIO:
+        raise ValueError(f"{what} is the pruned fraction of channels, in [0, {MAX_RATIO}]; got {ratio!r}")
+    return float(ratio)
+
+
 def uniform_cfg(name: str, ratio: float, cfg: list | None = None) -> list:
     """The cfg that prunes a fraction `ratio` of every prunable layer of `name`.
 
@@ -113,8 +126,7 @@ def uniform_cfg(name: str, ratio: float, cfg: list | None = None) -> list:
     selections) are kept. `cfg` (default: the unpruned one) is the starting point.
     """
     spec = _spec(name)
-    if isinstance(ratio, bool) or not isinstance(ratio, Real) or not 0 <= ratio < 1:
-        raise ValueError(f"ratio is the pruned fraction of channels, in [0, 1); got {ratio!r}")
+    check_ratio(ratio)
     cfg = spec.default_cfg() if cfg is None else spec.check_cfg(name, cfg)
     for position in spec.prunable(name, cfg):
         cfg[position] = max(1, int(cfg[position] * (1 - ratio)))

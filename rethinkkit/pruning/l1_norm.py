@@ -14,11 +14,11 @@ For ResNets only the first conv of a block is prunable (its family says so), as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
 
 import torch
 from torch import nn
 
+from .. import models
 from . import surgery
 from .base import Pruned
 
@@ -44,8 +44,7 @@ class L1Spec:
                 f"got {given or 'none'}"
             )
         for p in self.ratios or (() if self.ratio is None else (self.ratio,)):
-            if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p < 1:
-                raise ValueError(f"a prune ratio is the pruned fraction of filters, in [0, 1); got {p!r}")
+            models.check_ratio(p, "a prune ratio")
 
     def describe(self) -> str:
         if self.cfg is not None:
