@@ -15,8 +15,6 @@ and then one timed pass over the same number of images; seconds per epoch are fo
 """
 from __future__ import annotations
 
-import os
-import platform
 import time
 
 import numpy as np
@@ -27,22 +25,11 @@ import torch.nn.functional as F
 from . import data as data_mod
 from . import models
 from .config import Recipe
+from .provenance import hardware  # noqa: F401 -- bench tables name the hardware
 from .train import train
 
 CIFAR_TRAIN_IMAGES = 50_000
 MEAN, STD = data_mod.CIFAR_MEAN, data_mod.CIFAR_STD
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
 
 
 def _images(n: int, seed: int = 0):

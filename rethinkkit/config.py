@@ -158,6 +158,7 @@ class RunSpec:
             object.__setattr__(self, "cfg", _freeze(self.cfg))
         if isinstance(self.options, dict):
             object.__setattr__(self, "options", tuple(sorted(self.options.items())))
+        object.__setattr__(self, "options", tuple((k, _freeze(v)) for k, v in self.options))
         object.__setattr__(self, "hooks", tuple(self.hooks))
         if not isinstance(self.recipe, Recipe):
             raise ConfigError(f"RunSpec.recipe must be a rethinkkit Recipe, got {type(self.recipe).__name__}")

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .pruning import L1Spec
-
-LI_2017 = "Li et al., Pruning Filters for Efficient ConvNets, ICLR 2017"
+from .pruning.l1_norm import LI_2017
 LIU_2019 = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019"
 LIU_2019_SLIDES = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019 talk slides ('Discussions')"
 

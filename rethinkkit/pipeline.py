@@ -1,39 +1,53 @@
 """The paper's protocol: train a large model, prune it, then train the pruned architecture
 by each strategy -- every step a cached run in the store, for every seed.
 
-    protocol = rk.pipeline.Protocol("cifar10")                    # the paper's CIFAR recipe
-    table = rk.pipeline.run(protocol, [rk.paper.config("resnet56-a")], seeds=[0, 1, 2, 3, 4])
+    protocol = rk.pipeline.protocol("cifar10")                     # the paper's CIFAR protocol
+    table = rk.pipeline.run(protocol, ["resnet56-a"], seeds=[0, 1, 2, 3, 4])
 
-Strategies (Section 3 and the talk's slides):
+It is method-neutral: a target names a registered pruning method (`rk.pruning.get`),
+which declares how its large model trains (hooks), its fine-tuning recipes and its spec;
+nothing here branches on the method. The hand-off from pruning to training is one
+function, `child_spec(parent, pruned, target, strategy, protocol, base_macs)`: the child
+architecture (cfg *and* options such as channel selections), masks as a training hook,
+the schedule (Scratch-B from the pruned model's MACs, nonzero ones when masked) and where
+its weights start. Strategies (Section 3 and the talk's slides):
 
-- ``fine-tune``: the pruned model with its inherited weights, trained at the fine-tuning
+- ``fine-tune``: the pruned model with its inherited weights, at the method's fine-tuning
   recipe (CIFAR: 40 epochs at lr 0.001);
 - ``scratch-e``: the pruned architecture from a fresh initialisation, the large model's epochs;
 - ``scratch-b``: the same, with epochs stretched to the large model's computation
   (`budget.scratch_b`, from the measured MACs ratio);
-- ``fine-tune-restart``: inherited weights trained with the large model's full schedule.
+- ``fine-tune-restart``: inherited weights trained with the large model's full schedule;
+- ``fine-tune-<N>``: fine-tuning for N paper epochs (Table 16).
 
-A run that inherits weights is keyed by where they come from: `RunSpec.init` names the
-large model's spec key, the method and its spec. The seed is not part of it: the run with
-seed s starts from the large model trained with seed s. Re-running trains nothing new; a
-killed call resumes from the last checkpoints when called again.
+A strategy starts from one of `STARTS`: the parent's trained weights, the parent's original
+initialisation (lottery tickets), a fresh initialisation, or a fresh one rescaled to the
+kept fraction of each masked layer (sparse scratch training). A run that inherits is keyed
+by where its weights come from (`RunSpec.init` names the large model's key, the method and
+its spec); seed s inherits from the large model trained with seed s. Pruning a large run
+is computed once and cached beside it. Re-running trains nothing new; a killed call
+resumes from the last checkpoints when called again.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
+import torch
 
-from . import budget, flops, paper, pruning
+from . import budget, models, paper, pruning
 from . import data as data_mod
-from .config import CIFAR, FINETUNE_CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
+from .config import CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
 from .config import seeds as config_seeds
+from .files import CorruptFile, atomic_write, move_aside
+from .pruning import Pruned, surgery
 from .runs import Run, Store
-
-IMAGENET_FINETUNE_L1 = dataclasses.replace(IMAGENET, epochs=20, lr=0.001, milestones=())  # Li et al. on ImageNet
+from .train import WeightMasks, quiet
 
 
 @dataclass(frozen=True)
@@ -42,51 +56,72 @@ class Protocol:
 
     dataset: str
     epochs: int = 160  # the large model and Scratch-E (paper: 160 on CIFAR, 90 on ImageNet)
-    finetune_epochs: int = 40  # paper: 40 on CIFAR (L1-norm on ImageNet: 20)
+    finetune_epochs: int = 0  # 0: each method's (CIFAR 40; ImageNet L1 20, slimming 5); else all fine-tune this long
     rule: budget.Rule = "cifar"  # the Scratch-B rule ("imagenet" caps the budget at 2x epochs)
     train_subset: int | None = None  # train on a stratified subset of this many images (a named deviation)
     test_subset: int | None = None  # evaluate on a stratified subset of the test images (a named deviation)
     large: Recipe = CIFAR  # the large model's recipe apart from its epochs
-    finetune: Recipe = FINETUNE_CIFAR  # the fine-tuning recipe apart from its epochs
+    finetune: Recipe | None = None  # None: each method's fine-tuning recipe; else this one for all
+    width: float = 1.0  # every prunable width of the base model times this (1: the paper's model)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "finetune_epochs"):
+        for name, low in (("epochs", 1), ("finetune_epochs", 0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Protocol.{name} must be a positive number of epochs, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"Protocol.{name} must be a {'positive' if low else 'non-negative'} number of "
+                                 f"epochs, got {value!r}")
         if self.rule not in budget.RULES:
             raise ValueError(f"unknown budget rule {self.rule!r}; choose one of {budget.RULES}")
+        if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0.05 <= self.width <= 1:
+            raise ValueError(f"Protocol.width multiplies the base model's widths, in [0.05, 1]; got {self.width!r}")
 
     @classmethod
     def imagenet(cls, **changes) -> "Protocol":
-        """The paper's ImageNet protocol for L1-norm pruning (90 epochs, fine-tune 20, capped budget)."""
-        return cls(**{"dataset": "imagenet", "epochs": 90, "finetune_epochs": 20, "rule": "imagenet",
-                      "large": IMAGENET, "finetune": IMAGENET_FINETUNE_L1, **changes})
+        """The paper's ImageNet protocol (90 epochs, each method's fine-tuning, capped budget)."""
+        return cls(**{"dataset": "imagenet", "epochs": 90, "rule": "imagenet", "large": IMAGENET, **changes})
+
+    @property
+    def kind(self) -> str:
+        """Which of a method's recipes apply: "imagenet" or "cifar" (every other dataset)."""
+        return "imagenet" if self.rule == "imagenet" else "cifar"
 
     @property
     def large_recipe(self) -> Recipe:
         return dataclasses.replace(self.large, epochs=self.epochs)
 
-    @property
-    def finetune_recipe(self) -> Recipe:
-        return dataclasses.replace(self.finetune, epochs=self.finetune_epochs)
+    def finetune_recipe(self, method: str = "l1-norm") -> Recipe:
+        """`method`'s fine-tuning recipe here (or the protocol's override), at `finetune_epochs`."""
+        base = self.finetune or pruning.get(method).finetune_recipe(self.kind)
+        return dataclasses.replace(base, epochs=self.finetune_epochs or base.epochs)
 
-    def recipes(self) -> dict[str, Recipe]:
-        return {"large / Scratch-E": self.large_recipe, "fine-tune": self.finetune_recipe}
+    def recipes(self, methods: Sequence[str] = ("l1-norm",)) -> dict[str, Recipe]:
+        out = {"large / Scratch-E": self.large_recipe}
+        for method in methods:
+            out["fine-tune" if len(methods) == 1 else f"fine-tune ({method})"] = self.finetune_recipe(method)
+        return out
 
-    def deviations(self) -> dict:
+    def base_cfg(self, model: str) -> list | None:
+        """The base model's cfg: None (the registered default) unless `width` shrinks it."""
+        return None if self.width == 1 else models.uniform_cfg(model, 1 - self.width)
+
+    def deviations(self, methods: Sequence[str] = ("l1-norm",)) -> dict:
         """Where this protocol departs from the paper's on its dataset: {what: (ours, paper's)}.
-        Notebooks print it, so a shortened schedule or a data slice is always named."""
-        paper = protocol(self.dataset)
+        Notebooks print it, so a shortened schedule, a data slice or a narrower model is always named."""
+        paper_protocol = protocol(self.dataset)
         out = {}
         if self.dataset not in PAPER_DATASETS:
             out["dataset"] = (self.dataset, " / ".join(PAPER_DATASETS))
-        for name in ("epochs", "finetune_epochs", "rule", "train_subset", "test_subset"):
-            if getattr(self, name) != getattr(paper, name):
-                out[name] = (getattr(self, name), getattr(paper, name) or "all")
-        for name, ours, theirs in (("large", self.large, paper.large), ("finetune", self.finetune, paper.finetune)):
-            for field_name, (a, b) in deviations(dataclasses.replace(ours, epochs=theirs.epochs), theirs).items():
-                out[f"{name}.{field_name}"] = (a, b)
+        for name in ("epochs", "rule", "train_subset", "test_subset", "width"):
+            if getattr(self, name) != getattr(paper_protocol, name):
+                out[name] = (getattr(self, name), getattr(paper_protocol, name) or "all")
+        for field_name, (a, b) in deviations(dataclasses.replace(self.large, epochs=paper_protocol.large.epochs),
+                                             paper_protocol.large).items():
+            out[f"large.{field_name}"] = (a, b)
+        for method in methods:
+            ours, theirs = self.finetune_recipe(method), paper_protocol.finetune_recipe(method)
+            label = "finetune" if len(methods) == 1 else f"finetune ({method})"
+            for field_name, (a, b) in deviations(ours, theirs).items():
+                out[f"{label}.{field_name}"] = (a, b)
         return out
 
 
@@ -95,19 +130,37 @@ PAPER_DATASETS = ("cifar10", "cifar100", "imagenet")
 
 def protocol(dataset: str, epochs: int = 0, finetune_epochs: int = 0, train_subset: int = 0,
              test_subset: int = 0, **changes) -> Protocol:
-    """The paper's protocol for `dataset` (ImageNet: 90 epochs, fine-tune 20, the capped
-    budget rule; anything else: CIFAR's), with notebook-friendly overrides: 0 keeps the
-    paper's epochs and the whole data."""
+    """The paper's protocol for `dataset` (ImageNet: 90 epochs, the capped budget rule;
+    anything else: CIFAR's), with notebook-friendly overrides: 0 keeps the paper's epochs
+    (each method's fine-tuning epochs) and the whole data."""
     base = Protocol.imagenet() if dataset == "imagenet" else Protocol(dataset)
     return dataclasses.replace(
         base,
         dataset=dataset,
         epochs=epochs or base.epochs,
-        finetune_epochs=finetune_epochs or base.finetune_epochs,
+        finetune_epochs=finetune_epochs,
         train_subset=train_subset or None,
         test_subset=test_subset or None,
         **changes,
     )
+
+
+# --- strategies --------------------------------------------------------------------------
+
+# How a strategy's weights start (the init name its runs are keyed by is `_init`):
+STARTS = {
+    "trained": "the parent's trained weights, pruned (fine-tuning)",
+    "original": "the parent's original initialisation, pruned (a lottery ticket)",
+    "fresh": "a fresh initialisation under the run's seed (training from scratch)",
+    "rescaled": "a fresh initialisation, each masked layer's weights scaled by 1/sqrt(kept fraction)",
+}
+
+# A schedule: (protocol, method name, base MACs, pruned MACs) -> the recipe before `factor`.
+SCHEDULES: dict[str, Callable[[Protocol, str, float, float], Recipe]] = {
+    "finetune": lambda p, method, base, pruned: p.finetune_recipe(method),
+    "large": lambda p, method, base, pruned: p.large_recipe,
+    "budget": lambda p, method, base, pruned: budget.scratch_b(base, pruned, p.large_recipe, p.rule),
+}
 
 
 @dataclass(frozen=True)
@@ -115,29 +168,33 @@ class Strategy:
     """How a pruned architecture is trained: from which weights, on which schedule."""
 
     name: str  # the column in tables
-    inherit: bool  # start from the pruned large model's weights (else a fresh initialisation)
-    schedule: str  # "finetune" | "large" | "budget" (Scratch-B: the large schedule stretched)
+    start: str  # one of STARTS
+    schedule: str  # one of SCHEDULES ("budget" is Scratch-B: the large schedule stretched)
     factor: int = 1  # multiplies the schedule's epochs (Table 16: fine-tune 80 = 2 x 40)
 
-    def recipe(self, protocol: Protocol, base_macs: float, pruned_macs: float) -> Recipe:
-        if self.schedule == "finetune":
-            base = protocol.finetune_recipe
-        elif self.schedule == "large":
-            base = protocol.large_recipe
-        elif self.schedule == "budget":
-            base = budget.scratch_b(base_macs, pruned_macs, protocol.large_recipe, protocol.rule)
-        else:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose finetune, large or budget")
+    def __post_init__(self) -> None:
+        if self.start not in STARTS:
+            raise ValueError(f"unknown start {self.start!r}; choose one of {', '.join(STARTS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+    @property
+    def inherit(self) -> bool:
+        """Whether the run starts from the parent run's weights (trained or original)."""
+        return self.start in ("trained", "original")
+
+    def recipe(self, protocol: Protocol, base_macs: float, pruned_macs: float, method: str = "l1-norm") -> Recipe:
+        base = SCHEDULES[self.schedule](protocol, method, base_macs, pruned_macs)
         return dataclasses.replace(base, epochs=base.epochs * self.factor)
 
 
 STRATEGIES = {
     s.name: s
     for s in (
-        Strategy("fine-tune", inherit=True, schedule="finetune"),
-        Strategy("scratch-e", inherit=False, schedule="large"),
-        Strategy("scratch-b", inherit=False, schedule="budget"),
-        Strategy("fine-tune-restart", inherit=True, schedule="large"),
+        Strategy("fine-tune", start="trained", schedule="finetune"),
+        Strategy("scratch-e", start="fresh", schedule="large"),
+        Strategy("scratch-b", start="fresh", schedule="budget"),
+        Strategy("fine-tune-restart", start="trained", schedule="large"),
     )
 }
 TABLE_1 = ("fine-tune", "scratch-e", "scratch-b")
@@ -148,7 +205,7 @@ def fine_tune(paper_epochs: int, finetune_epochs: int = 40) -> Strategy:
     fine-tuning epochs (paper: 40), so a shortened profile keeps the ratios."""
     if paper_epochs % finetune_epochs:
         raise ValueError(f"fine-tune epochs must be a multiple of {finetune_epochs}, got {paper_epochs}")
-    return Strategy(f"fine-tune-{paper_epochs}", inherit=True, schedule="finetune",
+    return Strategy(f"fine-tune-{paper_epochs}", start="trained", schedule="finetune",
                     factor=paper_epochs // finetune_epochs)
 
 
@@ -163,15 +220,24 @@ def strategy(name: str | Strategy) -> Strategy:
     raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)} or fine-tune-<epochs>")
 
 
+# --- targets -----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Target:
-    """What to prune: a base model, a method and its spec (a paper config is one)."""
+    """What to prune: a base model, a registered method and its spec (a paper config is one)."""
 
     name: str
     model: str
     spec: object
     method: str = "l1-norm"
     options: tuple = field(default=())  # model build options
+
+    def __post_init__(self) -> None:
+        chosen = pruning.get(self.method)
+        if not isinstance(self.spec, chosen.spec_type):
+            raise ValueError(f"target {self.name}: {self.method} takes a {chosen.spec_type.__name__}, "
+                             f"got {type(self.spec).__name__}")
 
 
 def target(config) -> Target:
@@ -184,27 +250,139 @@ def target(config) -> Target:
 
 
 def uniform(model: str, ratio: float, method: str = "l1-norm") -> Target:
-    """A custom predefined target: every prunable layer of `model` keeps int(C * (1 - ratio))."""
-    return Target(f"{model}-uniform-{ratio:g}", model, pruning.L1Spec(ratio=ratio), method)
+    """A custom target: `method` at one `ratio` (L1-norm: every prunable layer keeps
+    int(C * (1 - ratio)); Network Slimming: that fraction of all channels, globally)."""
+    suffix = "uniform" if method == "l1-norm" else method
+    return Target(f"{model}-{suffix}-{ratio:g}", model, pruning.get(method).spec_for(ratio), method)
 
 
-def targets(configs: Iterable, uniform_ratio: float = 0.0) -> list[Target]:
-    """The paper configs named in `configs`, plus (with `uniform_ratio` > 0) a uniformly
-    pruned target of each of their base models -- the widgets' custom ratio."""
+def with_spec(chosen: Iterable, **changes) -> list[Target]:
+    """The targets with `changes` applied to the spec of every target whose spec has those
+    fields (e.g. `s=3e-3`: Network Slimming's sparsity strength, a named deviation); others
+    unchanged. Names stay, so the rows still meet the paper's; the run keys differ."""
+    out = []
+    for t in (target(c) for c in chosen):
+        fields = {f.name for f in dataclasses.fields(t.spec)}
+        out.append(dataclasses.replace(t, spec=dataclasses.replace(t.spec, **changes)) if set(changes) <= fields else t)
+    return out
+
+
+def targets(configs: Iterable, uniform_ratio: float = 0.0, method: str = "l1-norm") -> list[Target]:
+    """The paper configs named in `configs`, plus (with `uniform_ratio` > 0) each of their base
+    models pruned by `method` at that ratio -- the widgets' custom ratio."""
     chosen = [target(c) for c in configs]
     if uniform_ratio:
-        chosen += [uniform(model, uniform_ratio) for model in dict.fromkeys(t.model for t in chosen)]
+        chosen += [uniform(model, uniform_ratio, method) for model in dict.fromkeys(t.model for t in chosen)]
     return chosen
 
 
-def large_spec(protocol: Protocol, model: str, options: tuple = ()) -> RunSpec:
-    return RunSpec(dataset=protocol.dataset, model=model, recipe=protocol.large_recipe,
-                   options=options, train_subset=protocol.train_subset, test_subset=protocol.test_subset)
+# --- the hand-off: parent run + pruned -> child run spec ----------------------------------
+
+
+def large_spec(protocol: Protocol, model: str, options: tuple = (), hooks: tuple = ()) -> RunSpec:
+    """The large model's run: the protocol's data and schedule, the method's training hooks."""
+    cfg = protocol.base_cfg(model)
+    return RunSpec(dataset=protocol.dataset, model=model, cfg=tuple(cfg) if cfg else None,
+                   recipe=protocol.large_recipe, options=options, hooks=hooks,
+                   train_subset=protocol.train_subset, test_subset=protocol.test_subset)
+
+
+def parent_spec(protocol: Protocol, t: Target) -> RunSpec:
+    return large_spec(protocol, t.model, t.options, pruning.get(t.method).large_hooks(t.model, t.spec))
 
 
 def _origin(parent: RunSpec, t: Target) -> str:
     spec = json.dumps(_plain(t.spec, omit_defaults=True), sort_keys=True, separators=(",", ":"))
     return f"{parent.key()}|{t.method}|{spec}"
+
+
+def _init(parent: RunSpec, t: Target, s: Strategy) -> str:
+    """The init name a child run is keyed by (trained: exactly the pre-refactor form)."""
+    return {
+        "trained": _origin(parent, t),
+        "original": f"{_origin(parent, t)}|original-init",
+        "fresh": "scratch",
+        "rescaled": "scratch|rescaled",
+    }[s.start]
+
+
+def child_spec(parent: RunSpec, pruned: Pruned, t: Target, s: Strategy, protocol: Protocol,
+               base_macs: float) -> RunSpec:
+    """The one hand-off from pruning to training: the child run of `parent` pruned as
+    `pruned`, trained by strategy `s`. The architecture is the pruned one, whole: its cfg
+    and every option that differs from the family's default (e.g. channel selections);
+    masks become a `WeightMasks` hook; Scratch-B's epochs come from `pruned.macs` (nonzero
+    MACs when masked). The method's large-model hooks are not carried over: children train
+    with the plain recipe, as the original code does."""
+    defaults = models.option_defaults(pruned.arch["name"])
+    options = {**dict(parent.options),
+               **{k: v for k, v in pruned.options.items() if v != defaults.get(k)}}
+    hooks = (WeightMasks(pruned.masks),) if pruned.masks else ()
+    return dataclasses.replace(
+        parent,
+        cfg=tuple(pruned.cfg),
+        options=options,
+        recipe=s.recipe(protocol, base_macs, pruned.macs, t.method),
+        hooks=hooks,
+        init=_init(parent, t, s),
+    )
+
+
+def _start(s: Strategy, pruned: Pruned, large: Run, store: Store, data) -> Callable[[], dict] | None:
+    """The starting weights of a child run of `large` (None: the seed's fresh initialisation)."""
+    if s.start == "trained":
+        return lambda: pruned.model.state_dict()
+    if s.start == "original":
+        return lambda: surgery.extract(store.initial_model(large.spec, large.seed, data), pruned.kept).state_dict()
+    if s.start == "rescaled":
+        return lambda: _rescaled(pruned, large.seed)
+    return None
+
+
+def _rescaled(pruned: Pruned, seed: int) -> dict:
+    """A fresh initialisation of the child (seeded as a scratch run) whose masked weights are
+    scaled by 1/sqrt(kept fraction) per layer: the kept weights carry the variance the whole
+    layer would (the original weight-level scratch training)."""
+    torch.manual_seed(seed)
+    state = models.from_arch(pruned.arch).state_dict()
+    for name, mask in (pruned.masks or {}).items():
+        kept = float(mask.float().mean())
+        if kept > 0:
+            state[name] = state[name] * mask.to(state[name].dtype) / kept ** 0.5
+    return state
+
+
+# --- pruning once per parent run ---------------------------------------------------------
+
+
+def pruned_of(large: Run, t: Target, data) -> Pruned:
+    """`large` pruned as `t` asks, on the data's device: computed once, then read from beside
+    the large run (`<run>/pruned/<method>-<spec hash>.pt`). A cache file that cannot be read
+    is moved aside and the pruning is redone."""
+    spec = json.dumps(_plain(t.spec, omit_defaults=True), sort_keys=True, separators=(",", ":"))
+    path = large.path / "pruned" / f"{t.method}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}.pt"
+    if path.exists():
+        try:
+            saved = torch.load(path, map_location=data.device, weights_only=True)
+            model = models.from_arch(saved["arch"]).to(data.device)
+            model.load_state_dict(saved["state"])
+            kept = {int(k): v for k, v in saved["kept"].items()}
+            return Pruned(arch=saved["arch"], kept=kept, model=model, method=t.method, spec=t.spec,
+                          macs=saved["macs"], params=saved["params"], masks=saved["masks"] or None,
+                          notes=tuple(saved["notes"]))
+        except Exception as error:  # noqa: BLE001 -- any unreadable cache is recomputed
+            moved = move_aside(path)
+            warnings.warn(CorruptFile(f"the pruning cache {path} cannot be read ({type(error).__name__}); "
+                                      f"moved to {moved.name}, pruning again"), stacklevel=2)
+    result = pruning.prune(t.method, large.load_model(data.device), t.spec, data=data)
+    saved = {"arch": result.arch, "kept": {str(k): v for k, v in result.kept.items()}, "masks": result.masks or {},
+             "notes": list(result.notes), "macs": result.macs, "params": result.params,
+             "state": {k: v.detach().cpu() for k, v in result.model.state_dict().items()}}
+    atomic_write(path, lambda f: torch.save(saved, f))
+    return result
+
+
+# --- the protocol ------------------------------------------------------------------------
 
 
 def run(
@@ -220,47 +398,80 @@ def run(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run the protocol for every target and seed; one row per run (a large model's row, once
-    however many targets share it, has strategy "unpruned"): dataset, model, config, strategy, seed, epochs,
-    num_classes, params, macs, final_top1, best_top1, best_epoch, seconds, key, init.
+    however many targets share it, has strategy "unpruned"): dataset, model, config, method,
+    strategy, seed, epochs, num_classes, params, macs, final_top1, best_top1, best_epoch,
+    seconds, key, init, notes.
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
-    loaded by name from `data_root` onto `device`."""
+    loaded by name from `data_root` onto `device`. progress: one line over all runs (done /
+    trained / from the store, the current run, time so far) above each run's own bar."""
     store = store if isinstance(store, Store) else Store(store)
     chosen = [strategy(s) for s in strategies]
     seeds = config_seeds(seeds)  # checked before anything trains
     targets = [target(c) for c in targets]
     if data is None:
         data = data_mod.load(protocol.dataset, root=data_root, device=device)
+    overall = _Overall(len({(parent_spec(protocol, t).key(), s) for t in targets for s in seeds})
+                       + len(targets) * len(seeds) * len(chosen), progress)
     rows, seen = [], set()
-    for t in targets:
-        parent = large_spec(protocol, t.model, t.options)
-        for seed in seeds:
-            large = store.get_or_run(parent, seed, data=data, progress=progress)
-            if large.key not in seen:  # one row per large run, however many targets prune it
-                seen.add(large.key)
-                rows.append(_row(large, t, "unpruned"))
-            pruned = pruning.prune(t.method, large.load_model(), t.spec, data=data)
-            pruned_macs = flops.count(pruned.model, data.image_shape).macs
-            for s in chosen:
-                spec = dataclasses.replace(
-                    parent,
-                    cfg=pruned.cfg,
-                    recipe=s.recipe(protocol, large.macs, pruned_macs),
-                    init=_origin(parent, t) if s.inherit else "scratch",
-                )
-                initial = (lambda p=pruned: p.model.state_dict()) if s.inherit else None
-                done = store.get_or_run(spec, seed, initial=initial, data=data, progress=progress)
-                rows.append(_row(done, t, s.name))
+    try:
+        for t in targets:
+            parent = parent_spec(protocol, t)
+            for seed in seeds:
+                if (parent.key(), seed) not in seen:
+                    overall.next(f"{t.model} unpruned seed {seed}", store.status(parent, seed))
+                large = store.get_or_run(parent, seed, data=data, progress=progress)
+                if (parent.key(), seed) not in seen:  # one row per large run, however many targets prune it
+                    seen.add((parent.key(), seed))
+                    rows.append(_row(large, t, "unpruned"))
+                pruned = pruned_of(large, t, data)
+                for s in chosen:
+                    spec = child_spec(parent, pruned, t, s, protocol, large.macs)
+                    overall.next(f"{t.name} {s.name} seed {seed}", store.status(spec, seed))
+                    done = store.get_or_run(spec, seed, initial=_start(s, pruned, large, store, data), data=data,
+                                            progress=progress)
+                    rows.append(_row(done, t, s.name, pruned))
+    finally:
+        overall.close()
     return pd.DataFrame(rows)
 
 
-def _row(run: Run, t: Target, strategy_name: str) -> dict:
+class _Overall:
+    """One progress line over all runs of `run`: done / total, how many were trained and how
+    many came from the store, the current run, the time so far (tqdm shows it)."""
+
+    def __init__(self, total: int, progress: bool | None):
+        self.bar = None
+        if progress if progress is not None else not quiet():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="protocol", unit="run", position=0, leave=True)
+        self.trained = self.stored = 0
+
+    def next(self, what: str, status: str) -> None:
+        """Run `what` starts (the one before it is done); `status` is its store status."""
+        if self.bar is None:
+            return
+        if self.trained + self.stored:
+            self.bar.update(1)
+        self.stored += status == "done"
+        self.trained += status != "done"
+        self.bar.set_postfix_str(f"trained or resumed {self.trained}, from the store {self.stored}; now: {what}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1 if self.trained + self.stored else 0)
+            self.bar.close()
+
+
+def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None) -> dict:
     h = run.history
     best = h.loc[h["test_top1"].idxmax()]
     return {
         "dataset": run.spec.dataset,
         "model": t.model,
         "config": t.model if strategy_name == "unpruned" else t.name,
+        "method": t.method,
         "strategy": strategy_name,
         "seed": run.seed,
         "epochs": run.spec.recipe.epochs,
@@ -273,4 +484,14 @@ def _row(run: Run, t: Target, strategy_name: str) -> dict:
         "seconds": float(h["seconds"].sum()),
         "key": run.key,
         "init": run.spec.init,
+        "notes": "; ".join(pruned.notes) if pruned is not None else "",
     }
+
+
+def study(dataset: str, data_root: str = "", download: bool = False, device: str = "auto", epochs: int = 0,
+          finetune_epochs: int = 0, train_subset: int = 0, test_subset: int = 0, **changes):
+    """The setup the protocol notebooks share: the data (loaded onto `device`) and the paper's
+    protocol for it with the notebook's overrides (0 = the paper's). Returns (data, protocol)."""
+    data = data_mod.load(dataset, root=data_root or None, download=download, device=device)
+    return data, protocol(data.name, epochs=epochs, finetune_epochs=finetune_epochs,
+                          train_subset=train_subset, test_subset=test_subset, **changes)

@@ -15,7 +15,7 @@ from . import budget as budget_mod
 from . import flops, models
 from .config import IMAGENET, Recipe
 from .files import CorruptFile
-from .runs import RUN_COLUMNS, CorruptResult, Run, Store, read_result
+from .runs import PROVENANCE_COLUMNS, RUN_COLUMNS, CorruptResult, Run, Store, read_result
 
 
 def history(runs: Iterable[Run] | None = None, store: Store | str | None = None) -> pd.DataFrame:
@@ -50,7 +50,7 @@ def results(runs: Iterable[Run] | None = None, store: Store | str | None = None)
         best = run.loc[run["test_top1"].idxmax()]
         rows.append(
             {
-                **{c: run[c].iloc[0] for c in RUN_COLUMNS if c in run},
+                **{c: run[c].iloc[0] for c in (*RUN_COLUMNS, *PROVENANCE_COLUMNS) if c in run},
                 "final_top1": run["test_top1"].iloc[-1],
                 "best_top1": best["test_top1"],
                 "best_epoch": int(best["epoch"]),

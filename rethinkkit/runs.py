@@ -10,6 +10,12 @@ Layout under the store root (default: `runs/store` of the project, or $RETHINKKI
                                               presence marks the run finished
     <spec key>/seed<seed>/result.sha256       the result file's checksum (an edited or truncated
                                               result is detected, moved aside and the run redone)
+    <spec key>/seed<seed>/init.sha256         the digest of the starting weights (`initial_model`
+                                              rebuilds a scratch run's and checks it bit for bit)
+    <spec key>/seed<seed>/pruned/             a pruning of this run, computed once (rk.pipeline)
+
+Every result row also records where it came from: the kit's version and commit, torch, the
+hardware (PROVENANCE_COLUMNS).
 
 `get_or_run(spec, seed)` returns a finished run without training, resumes an interrupted
 one from its last checkpoint, or starts it. A file lock keeps two processes (two notebooks,
@@ -41,12 +47,14 @@ from . import flops, models
 from .config import ConfigError, RunSpec
 from .paths import project_root
 from .files import CorruptFile, atomic_write, move_aside
-from .train import previous, train
+from .provenance import hardware, source
+from .train import previous, state_digest, train
 
 STORE_ENV = "RETHINKKIT_STORE"
 RESULT = "result.parquet"
 CHECKSUM = "result.sha256"
 CHECKPOINT = "checkpoint.pt"
+INIT_DIGEST = "init.sha256"  # sha256 of the starting weights, written when a run starts
 
 
 class CorruptResult(ValueError):
@@ -188,10 +196,13 @@ class Store:
         torch.manual_seed(seed)  # the initialisation is a function of the seed alone
         model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
         checkpoint = folder / CHECKPOINT
-        if self.status(spec, seed) == "new" and initial is not None:
-            start = initial()
-            model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
-        counts = flops.count(model, data.image_shape)
+        if self.status(spec, seed) == "new":
+            if initial is not None:
+                start = initial()
+                model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
+            digest = state_digest(model.state_dict())  # the starting weights, provably rebuilt later
+            atomic_write(folder / INIT_DIGEST, lambda f: f.write(digest.encode()))
+        counts = flops.count_nonzero(model, data.image_shape) if _masked(spec) else flops.count(model, data.image_shape)
         began = time.time()
         result = train(
             model,
@@ -204,7 +215,8 @@ class Store:
             desc=f"{spec.model} {spec.key()}/seed{seed}",
         )
         history = pd.DataFrame(result.history)
-        for name, value in _run_columns(spec, seed, counts, data).items():
+        columns = {**_run_columns(spec, seed, counts, data), **_provenance(folder, data)}
+        for name, value in columns.items():
             history[name] = value
         history["finished_at"] = pd.Timestamp.fromtimestamp(began + result.seconds)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -213,6 +225,23 @@ class Store:
         for stale in (checkpoint, previous(checkpoint)):
             stale.unlink(missing_ok=True)  # model.pt holds the final weights
         return Run(spec, seed, folder)
+
+    def initial_model(self, spec: RunSpec, seed: int, data) -> nn.Module:
+        """The weights a from-scratch run of `spec` started from, rebuilt from its seed on the
+        data's device -- and checked bit for bit against the digest the run stored when it
+        started, so a lottery ticket's "original initialisation" is provably the original."""
+        if spec.init != "scratch":
+            raise ValueError(f"only a from-scratch run's initialisation is rebuilt from its seed; this run "
+                             f"started from {spec.init!r}")
+        torch.manual_seed(seed)
+        model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+        stored = self.run_dir(spec, seed) / INIT_DIGEST
+        if stored.exists() and stored.read_text().strip() != state_digest(model.state_dict()):
+            raise RuntimeError(
+                f"the initialisation of {spec.key()}/seed{seed} cannot be rebuilt bit-identically (its digest "
+                f"differs from the one stored when it started: another torch version or model code?)"
+            )
+        return model.to(data.device)
 
 
 def build_model(spec: RunSpec, *, num_classes: int, in_channels: int) -> nn.Module:
@@ -239,6 +268,25 @@ def _data_for(spec: RunSpec, data, root, device):
     if spec.train_subset is not None or spec.test_subset is not None:
         data = data.subset(n_train=spec.train_subset, n_test=spec.test_subset)
     return data
+
+
+def _masked(spec: RunSpec) -> bool:
+    """Whether the run trains with fixed weight masks: its MACs are the nonzero ones."""
+    return any(hasattr(hook, "masks") for hook in spec.hooks)
+
+
+# Where a run came from; written beside RUN_COLUMNS (results from before they existed lack them)
+PROVENANCE_COLUMNS = ("source", "torch", "hardware", "init_sha256")
+
+
+def _provenance(folder: Path, data) -> dict:
+    digest = folder / INIT_DIGEST
+    return {
+        "source": source(),
+        "torch": torch.__version__,
+        "hardware": hardware(data.device),
+        "init_sha256": digest.read_text().strip() if digest.exists() else "",
+    }
 
 
 RUN_COLUMNS = (

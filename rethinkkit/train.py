@@ -64,6 +64,14 @@ class Hook:
     def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
         """After the last step of 0-based `epoch`, before evaluation and the checkpoint."""
 
+    def state_dict(self) -> dict:
+        """What the hook has learned while training (plain data and tensors); saved in every
+        checkpoint so a resumed run continues exactly. Stateless hooks keep nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict` returned (on resume, before `on_start`)."""
+
 
 @dataclass(frozen=True)
 class BNL1Penalty(Hook):
@@ -71,10 +79,12 @@ class BNL1Penalty(Hook):
     (the subgradient of s * |gamma|), before every optimizer step (Liu et al. 2017)."""
 
     s: float = 1e-4  # 1e-4 for VGG-19; 1e-5 for PreResNet-164, DenseNet-40 (REFERENCE.md)
+    bn1d: bool = False  # also the BatchNorm1d scales (the ImageNet VGG-11's classifier, as its original code)
 
     def after_backward(self, model: nn.Module) -> None:
+        kinds = (nn.BatchNorm2d, nn.BatchNorm1d) if self.bn1d else nn.BatchNorm2d
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d) and m.weight is not None and m.weight.grad is not None:
+            if isinstance(m, kinds) and m.weight is not None and m.weight.grad is not None:
                 m.weight.grad.add_(torch.sign(m.weight.detach()), alpha=self.s)
 
 
@@ -194,6 +204,8 @@ def train(
         history = state["history"]
         start_epoch = state["epoch"]
         torch.set_rng_state(state["cpu_rng"])
+        for hook, hook_state in zip(hooks, state.get("hooks", [{}] * len(hooks))):
+            hook.load_state_dict(hook_state)
     for hook in hooks:
         hook.on_start(model)
 
@@ -244,6 +256,7 @@ def train(
                         "optimizer": optimizer.state_dict(),
                         "history": history,
                         "cpu_rng": torch.get_rng_state(),
+                        "hooks": [hook.state_dict() for hook in hooks],
                         "recipe": dataclasses.asdict(recipe),
                         "seed": seed,
                     },
@@ -286,6 +299,16 @@ CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "history", "cpu_rng")
 def previous(path: Path) -> Path:
     """Where the checkpoint before the latest one is kept (the fallback when the latest is unreadable)."""
     return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def state_digest(state: dict) -> str:
+    """sha256 of a state_dict's names and tensor bytes: two models with equal digests hold
+    bit-identical weights and buffers."""
+    digest = hashlib.sha256()
+    for name, value in state.items():
+        digest.update(name.encode())
+        digest.update(value.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -118,12 +118,17 @@ def test_strategies_by_name():
 
 def test_protocol_defaults_are_the_papers():
     cifar = pipeline.Protocol("cifar10")
-    assert cifar.large_recipe == rk.Recipe() and cifar.finetune_recipe == rk.FINETUNE_CIFAR
+    assert cifar.large_recipe == rk.Recipe() and cifar.finetune_recipe() == rk.FINETUNE_CIFAR
+    assert cifar.finetune_recipe("network-slimming") == rk.FINETUNE_CIFAR  # both methods: 40 epochs at 0.001
     imagenet = pipeline.Protocol.imagenet()
     assert imagenet.large_recipe == rk.IMAGENET and imagenet.rule == "imagenet"
-    assert imagenet.finetune_recipe.epochs == 20 and imagenet.finetune_recipe.lr == 0.001
+    assert imagenet.finetune_recipe().epochs == 20 and imagenet.finetune_recipe().lr == 0.001  # Li et al.
+    assert imagenet.finetune_recipe("network-slimming").epochs == 5  # the original slimming code
+    assert pipeline.protocol("cifar10", finetune_epochs=10).finetune_recipe("network-slimming").epochs == 10
     with pytest.raises(ValueError, match="positive number of epochs"):
         pipeline.Protocol("cifar10", epochs=0)
+    with pytest.raises(ValueError, match="width"):
+        pipeline.Protocol("cifar10", width=0.01)
     with pytest.raises(ValueError, match="budget rule"):
         pipeline.Protocol("cifar10", rule="mnist")
     with pytest.raises(ValueError, match="seeds must be a non-empty list"):

@@ -8,7 +8,8 @@ from torch import nn
 
 import rethinkkit as rk
 from rethinkkit.pruning import L1Spec, surgery
-from rethinkkit.pruning.l1_norm import filter_norms, target_cfg
+from rethinkkit.pruning.base import filter_l1
+from rethinkkit.pruning.l1_norm import target_cfg
 
 
 def _randomize_bn(model: nn.Module, generator: torch.Generator) -> None:
@@ -90,7 +91,7 @@ def test_l1_criterion_keeps_the_filters_with_the_largest_l1_norm():
         conv.weight.copy_(torch.ones_like(conv.weight) * scale[:, None, None, None])
     pruned = rk.pruning.prune("l1-norm", model, L1Spec(ratio=0.5))
     assert pruned.kept[0] == [0, 2, 4, 6, 8, 10, 12, 14]  # the 8 largest, in channel order
-    norms = filter_norms(conv)
+    norms = filter_l1(model)[0]
     assert norms[pruned.kept[0]].min() > norms[[1, 3, 5, 7, 9, 11, 13, 15]].max()
     assert torch.equal(pruned.model.layer1[0].conv1.weight, conv.weight[pruned.kept[0]])
     assert torch.equal(pruned.model.layer1[0].conv2.weight, model.layer1[0].conv2.weight[:, pruned.kept[0]])

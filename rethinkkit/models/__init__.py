@@ -22,7 +22,8 @@ from .vgg import VGG, VGGSpec
 
 __all__ = [
     "ChannelSelection", "DenseNet", "ImageNetResNet", "Net", "PreResNet", "PrunableLayer", "ResNet", "Spec", "VGG",
-    "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "register", "uniform_cfg",
+    "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "option_defaults", "register",
+    "uniform_cfg",
 ]
 
 _REGISTRY: dict[str, Spec] = {}
@@ -66,6 +67,11 @@ def _check_count(what: str, value: Any) -> int:
     if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
     return int(value)
+
+
+def option_defaults(name: str) -> dict:
+    """The build options `name` takes, with its defaults (e.g. {"head": "mlp"} for vgg16)."""
+    return _spec(name).option_defaults()
 
 
 def default_cfg(name: str) -> list:
@@ -121,13 +127,21 @@ def uniform_cfg(name: str, ratio: float, cfg: list | None = None) -> list:
     """The cfg that prunes a fraction `ratio` of every prunable layer of `name`.
 
     Each prunable width C becomes max(1, int(C * (1 - ratio))): Li et al.'s rule, guarded
-    so no layer is emptied. Prunable: every VGG conv; every ResNet block's inner width;
-    the two inner widths of every PreResNet bottleneck. Other entries ('M', channel
-    selections) are kept. `cfg` (default: the unpruned one) is the starting point.
+    so no layer is emptied. The widths are the family's width-kind `prunable_layers()`:
+    every VGG conv, every ResNet block's inner width, the two inner widths of every
+    PreResNet bottleneck. Other entries ('M', channel selections) are kept. `cfg`
+    (default: the unpruned one) is the starting point.
     """
     spec = _spec(name)
     check_ratio(ratio)
     cfg = spec.default_cfg() if cfg is None else spec.check_cfg(name, cfg)
-    for position in spec.prunable(name, cfg):
+    positions = build(name, cfg=cfg).width_positions()
+    if not positions:
+        raise ValueError(
+            f"uniform ratios are not defined for {name} (it has no prunable widths: its cfg counts channels "
+            f"selected from the concatenated features, which a ratio cannot pick); use a method that "
+            f"selects channels, e.g. Network Slimming"
+        )
+    for position in positions:
         cfg[position] = max(1, int(cfg[position] * (1 - ratio)))
     return cfg

@@ -3,7 +3,8 @@
 - `Net`: the base class of every registered model. The architecture is plain data:
   `model.cfg` (the channel cfg) and `model.arch` (everything `models.from_arch` needs).
 - `Spec`: what a family tells the registry about one named depth (default cfg, cfg
-  check, which cfg entries a uniform ratio prunes, how to build).
+  check, build options, how to build).
+- `PrunableLayer`: the one description of what structured pruning may shrink.
 - `ChannelSelection`: Network Slimming's channel-selection layer, as an index buffer.
 - `check_widths`, `kaiming_fan_out_`, `init_conv_bn_`: helpers the families share.
 """
@@ -87,22 +88,40 @@ class ChannelSelection(nn.Module):
 
 @dataclass(frozen=True)
 class PrunableLayer:
-    """A conv whose output channels structured pruning may remove, and who else sees them.
+    """One group of channels structured pruning may remove, and every tensor that sees them.
 
-    position:   the cfg entry that holds this conv's width
-    conv:       the conv's module name (its weight's dim 0 is indexed by the kept channels)
-    dependents: (module name, dim) pairs indexed by the same kept channels: the conv's
-                BatchNorm (dim 0) and the next layer that reads them (conv or Linear, dim 1)
+    This is the one description of what is prunable in a model family: L1-norm pruning,
+    Network Slimming, uniform targets and surgery all read it. Two kinds:
+
+    - a *width* (`select` is None): the output channels of `conv` (a Conv2d, or a Linear in an
+      MLP head) are removed, with its BatchNorm `gate`, and the next layer reads fewer inputs;
+    - a *selection* (`select` set): a ChannelSelection after the BatchNorm `gate` keeps fewer
+      of the gate's channels (the residual stream or the DenseNet concatenation keeps its
+      width); the conv after it reads fewer inputs. `conv` is None.
+
+    position:   the cfg entry that holds the kept count
+    conv:       width kind: the module whose weight dim 0 (and bias) the kept channels index
+    dependents: (module name, dim) pairs indexed by the same kept channels: the gate BN (dim 0)
+                and the layer that reads them (dim 1; a Linear reading a flattened C x H x W map
+                is indexed per channel block)
     layer_id:   Li et al.'s conv number, counting convs from the stem (id 1); the paper's
-                skip lists name layers by it
-    stage:      the resolution stage (0-based) for per-stage prune ratios (ResNets)
+                skip lists name layers by it (0 where it does not apply)
+    stage:      the resolution stage (0-based) for per-stage prune ratios
+    gate:       the BatchNorm whose channels these are; its |gamma| scores them (Network Slimming)
+    select:     selection kind: the ChannelSelection module
     """
 
     position: int
-    conv: str
+    conv: str | None
     dependents: tuple[tuple[str, int], ...]
-    layer_id: int
+    layer_id: int = 0
     stage: int = 0
+    gate: str = ""
+    select: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "width" if self.select is None else "selection"
 
 
 class Net(nn.Module):
@@ -115,6 +134,8 @@ class Net(nn.Module):
     the option `select` whenever it differs from the freshly built default.
     """
 
+    image_size = 32  # the input side length the family is built for (CIFAR); MACs are counted at it
+
     def __init__(self, cfg: Sequence, num_classes: int, in_channels: int, options: dict) -> None:
         super().__init__()
         self.name: str | None = None
@@ -124,11 +145,15 @@ class Net(nn.Module):
         self.options = dict(options)
 
     def prunable_layers(self) -> list[PrunableLayer]:
-        """The convs structured pruning may shrink, in cfg order (families override this)."""
+        """What structured pruning may shrink, in cfg order (families override this)."""
         raise ValueError(
-            f"{self.name or type(self).__name__} does not support filter pruning: it does not list its"
+            f"{self.name or type(self).__name__} does not support structured pruning: it does not list its"
             " prunable layers"
         )
+
+    def width_positions(self) -> list[int]:
+        """cfg positions of the prunable widths (what a uniform ratio shrinks)."""
+        return [layer.position for layer in self.prunable_layers() if layer.kind == "width"]
 
     def selections(self) -> list[ChannelSelection]:
         """The channel-selection layers, in the order the cfg lists them."""
@@ -174,9 +199,6 @@ class Spec(Protocol):
 
     def check_cfg(self, name: str, cfg: Any) -> list:
         """`cfg` as a plain list, or ValueError saying what `name` expects."""
-
-    def prunable(self, name: str, cfg: list) -> list[int]:
-        """Positions in `cfg` that a uniform prune ratio shrinks (ValueError if undefined)."""
 
     def option_defaults(self) -> dict:
         """The build options this family takes, with this name's defaults."""

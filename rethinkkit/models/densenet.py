@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ChannelSelection, Net, check_selected, check_widths, init_conv_bn_
+from .common import ChannelSelection, Net, PrunableLayer, check_selected, check_widths, init_conv_bn_
 
 BLOCKS = 3
 BOTTLENECK_FACTOR = 4  # a bottleneck layer's conv1x1 gives 4*growth channels
@@ -121,6 +121,24 @@ class DenseNet(Net):
         init_conv_bn_(self, bn_weight=0.5)
         self.set_selection(select)
 
+    def prunable_layers(self) -> list[PrunableLayer]:
+        """Every channel selection, in cfg order: each dense layer's (which concatenated
+        features its first conv reads), each transition's, and the final one before fc. Their
+        BNs are the gates Network Slimming scores. A bottleneck layer's inner width is not in
+        the cfg, so it is not prunable here."""
+        layers = len(self.cfg) // BLOCKS - 1
+        out = []
+        for block in range(BLOCKS):
+            start = block * (layers + 1)
+            for i in range(layers):
+                name = f"dense{block + 1}.{i}"
+                out.append(PrunableLayer(start + i, None, ((f"{name}.conv1", 1),), stage=block,
+                                         gate=f"{name}.bn1", select=f"{name}.select"))
+            name = f"trans{block + 1}" if block < BLOCKS - 1 else ""
+            out.append(PrunableLayer(start + layers, None, ((f"{name}.conv1" if name else "fc", 1),), stage=block,
+                                     gate=f"{name}.bn1" if name else "bn", select=f"{name}.select" if name else "select"))
+        return out
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)
         x = self.trans1(self.dense1(x))
@@ -161,13 +179,6 @@ class DenseNetSpec:
         )
         check_selected(name, cfg, self.widths(), list(range(expected)))
         return cfg
-
-    def prunable(self, name: str, cfg: list) -> list[int]:
-        raise ValueError(
-            f"{name}: uniform ratios are not defined for densenet (its cfg counts channels "
-            f"selected from the concatenated features, which a ratio cannot pick); use a "
-            f"method that selects channels, e.g. Network Slimming"
-        )
 
     def option_defaults(self) -> dict:
         return {"select": None}

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ChannelSelection, Net, check_selected, check_widths, init_conv_bn_
+from .common import ChannelSelection, Net, PrunableLayer, check_selected, check_widths, init_conv_bn_
 
 EXPANSION = 4  # bottleneck output = 4 * planes
 STAGE_PLANES = (16, 32, 64)
@@ -100,6 +100,26 @@ class PreResNet(Net):
         init_conv_bn_(self, bn_weight=0.5)
         self.set_selection(select)
 
+    def prunable_layers(self) -> list[PrunableLayer]:
+        """Every BN gates prunable channels (Network Slimming prunes them all): per block, the
+        selection after bn1 (which channels of the residual stream conv1 reads), conv1's width
+        (gated by bn2) and conv2's width (gated by bn3); then the final selection before fc.
+        The residual stream itself keeps its width."""
+        layers = []
+        n = len(self.cfg) // 9
+        for b in range(3 * n):
+            block = f"layer{b // n + 1}.{b % n}"
+            layers += [
+                PrunableLayer(3 * b, None, ((f"{block}.conv1", 1),), stage=b // n, gate=f"{block}.bn1",
+                              select=f"{block}.select"),
+                PrunableLayer(3 * b + 1, f"{block}.conv1", ((f"{block}.bn2", 0), (f"{block}.conv2", 1)),
+                              stage=b // n, gate=f"{block}.bn2"),
+                PrunableLayer(3 * b + 2, f"{block}.conv2", ((f"{block}.bn3", 0), (f"{block}.conv3", 1)),
+                              stage=b // n, gate=f"{block}.bn3"),
+            ]
+        layers.append(PrunableLayer(9 * n, None, (("fc", 1),), stage=2, gate="bn", select="select"))
+        return layers
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         x = F.relu(self.select(self.bn(x)))
@@ -134,10 +154,6 @@ class PreResNetSpec:
         selections = [3 * block for block in range(blocks)] + [3 * blocks]
         check_selected(name, cfg, block_inputs(self.n), selections)
         return cfg
-
-    def prunable(self, name: str, cfg: list) -> list[int]:
-        # The two inner widths of every block; the selections index the residual stream.
-        return [3 * block + k for block in range(3 * self.n) for k in (1, 2)]
 
     def option_defaults(self) -> dict:
         return {"select": None}

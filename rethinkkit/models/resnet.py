@@ -132,6 +132,7 @@ class ResNet(Net):
         for b in range(len(self.cfg)):
             block = f"layer{b // n + 1}.{b % n}"
             layers.append(PrunableLayer(b, f"{block}.conv1", ((f"{block}.bn1", 0), (f"{block}.conv2", 1)),
+                                        gate=f"{block}.bn1",
                                         layer_id=2 + 2 * b, stage=b // n))
         return layers
 
@@ -159,9 +160,6 @@ class ResNetSpec:
 
     def check_cfg(self, name: str, cfg: Any) -> list:
         return check_widths(name, cfg, self.blocks, "inner widths (one per block)")
-
-    def prunable(self, name: str, cfg: list) -> list[int]:
-        return list(range(len(cfg)))
 
     def option_defaults(self) -> dict:
         return {"shortcut": "avgpool"}

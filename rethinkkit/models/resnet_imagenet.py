@@ -45,6 +45,8 @@ def _blocks() -> list[tuple[int, int]]:
 class ImageNetResNet(Net):
     """ImageNet ResNet-34 with basic blocks; `cfg` holds the 16 inner widths (module docstring)."""
 
+    image_size = 224
+
     def __init__(self, cfg: list, num_classes: int = 1000, in_channels: int = 3) -> None:
         if len(cfg) != len(_blocks()):
             raise ValueError(
@@ -79,6 +81,7 @@ class ImageNetResNet(Net):
         for b, (stage, i) in enumerate(_blocks()):
             block = f"layer{stage + 1}.{i}"
             layers.append(PrunableLayer(b, f"{block}.conv1", ((f"{block}.bn1", 0), (f"{block}.conv2", 1)),
+                                        gate=f"{block}.bn1",
                                         layer_id=2 + 2 * b, stage=stage))
         return layers
 
@@ -100,9 +103,6 @@ class ImageNetResNetSpec:
 
     def check_cfg(self, name: str, cfg: Any) -> list:
         return check_widths(name, cfg, len(_blocks()), "inner widths (one per block)")
-
-    def prunable(self, name: str, cfg: list) -> list[int]:
-        return list(range(len(cfg)))
 
     def option_defaults(self) -> dict:
         return {}

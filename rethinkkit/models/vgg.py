@@ -89,7 +89,7 @@ class VGG(Net):
         positions = [i for i, entry in enumerate(self.cfg) if entry != "M"]
         return [
             PrunableLayer(position, f"features.{conv}",
-                          ((f"features.{int(conv) + 1}", 0), (reader, 1)), layer_id)
+                          ((f"features.{int(conv) + 1}", 0), (reader, 1)), layer_id, gate=f"features.{int(conv) + 1}")
             for layer_id, (position, conv, reader) in enumerate(zip(positions, convs, readers), start=1)
         ]
 
@@ -124,9 +124,6 @@ class VGGSpec:
                     f"got {entry!r}"
                 )
         return [entry if entry == "M" else int(entry) for entry in cfg]
-
-    def prunable(self, name: str, cfg: list) -> list[int]:
-        return [i for i, entry in enumerate(cfg) if entry != "M"]
 
     def option_defaults(self) -> dict:
         return {"head": self.head}

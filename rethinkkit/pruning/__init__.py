@@ -3,39 +3,70 @@
 A method is pure: it reads a trained model (and, for data-driven criteria, data) and
 returns the pruned architecture, the kept channels and a small model with inherited
 weights. No training and no I/O happen inside it. A new method is one file plus one
-`register` line below.
+`register` line below, which also declares its protocol (`Method`): the spec it takes,
+how its large model trains, its fine-tuning recipes.
 """
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
 
 from torch import nn
 
-from . import l1_norm, surgery  # noqa: F401
-from .base import Pruned
+from .. import flops
+from ..config import FINETUNE_CIFAR, IMAGENET, Recipe
+from . import l1_norm, network_slimming, surgery  # noqa: F401
+from .base import Method, Pruned, bn_scales, filter_l1, keep_above, keep_top
 from .l1_norm import L1Spec
+from .network_slimming import SlimmingSpec
 
-__all__ = ["L1Spec", "Pruned", "methods", "prune", "register", "surgery"]
+__all__ = ["L1Spec", "Method", "Pruned", "SlimmingSpec", "bn_scales", "filter_l1", "get", "keep_above",
+           "keep_top", "methods", "prune", "register", "surgery"]
 
-Method = Callable[..., Pruned]
 _METHODS: dict[str, Method] = {}
 
 
-def register(name: str, method: Method) -> None:
-    if name in _METHODS:
-        raise ValueError(f"pruning method {name!r} is already registered")
-    _METHODS[name] = method
+def register(method: Method) -> None:
+    if method.name in _METHODS:
+        raise ValueError(f"pruning method {method.name!r} is already registered")
+    _METHODS[method.name] = method
 
 
-register("l1-norm", l1_norm.prune)  # Li et al. 2017
+def _imagenet_finetune(epochs: int) -> Recipe:
+    return dataclasses.replace(IMAGENET, epochs=epochs, lr=0.001, milestones=())
+
+
+register(Method(  # Li et al. 2017; fine-tuning 40 epochs (CIFAR) / 20 (ImageNet) at lr 0.001
+    "l1-norm", l1_norm.prune, L1Spec, l1_norm.LI_2017, ratio_spec=lambda ratio: L1Spec(ratio=ratio),
+    finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(20)},
+))
+register(Method(  # Liu et al. 2017; fine-tuning 40 epochs (CIFAR) / 5 (ImageNet) at lr 0.001
+    "network-slimming", network_slimming.prune, SlimmingSpec, network_slimming.LIU_2017,
+    ratio_spec=lambda ratio: SlimmingSpec(ratio=ratio), large_hooks=network_slimming.large_hooks,
+    finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(5)},
+))
 
 
 def methods() -> list[str]:
     return sorted(_METHODS)
 
 
-def prune(method: str, model: nn.Module, spec, data=None) -> Pruned:
-    """Prune a trained `model` with the registered `method` as `spec` asks."""
+def get(method: str) -> Method:
+    """A registered method by name."""
     if method not in _METHODS:
         raise ValueError(f"unknown pruning method {method!r}; registered: {', '.join(methods())}")
-    return _METHODS[method](model, spec, data=data)
+    return _METHODS[method]
+
+
+def prune(method: str, model: nn.Module, spec, data=None, input_shape: tuple | None = None) -> Pruned:
+    """Prune a trained `model` with the registered `method` as `spec` asks.
+
+    The result's MACs and parameters are counted at `input_shape` (default: the data's
+    image shape, else the model's own input size), nonzero ones only when the method masks.
+    """
+    chosen = get(method)
+    if not isinstance(spec, chosen.spec_type):
+        raise TypeError(f"{method} takes a {chosen.spec_type.__name__}, got {type(spec).__name__}")
+    pruned = chosen.prune(model, spec, data=data)
+    shape = input_shape or (data.image_shape if data is not None else (model.in_channels, model.image_size, model.image_size))
+    counts = flops.count_nonzero(pruned.model, shape) if pruned.masks else flops.count(pruned.model, shape)
+    return dataclasses.replace(pruned, macs=counts.macs, params=counts.params)

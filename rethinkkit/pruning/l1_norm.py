@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from .. import models
 from . import surgery
-from .base import Pruned
+from .base import Pruned, filter_l1, keep_top
+
+
+LI_2017 = "Li et al., Pruning Filters for Efficient ConvNets, ICLR 2017"
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ class L1Spec:
 
 def target_cfg(model: nn.Module, spec: L1Spec) -> list:
     """The cfg `spec` asks for on `model` (which filters are kept is for `prune` to say)."""
-    layers = model.prunable_layers()
+    layers = [layer for layer in model.prunable_layers() if layer.kind == "width"]
+    if not layers:
+        raise ValueError(f"{model.name} has no prunable conv widths, so L1-norm filter pruning does not support it "
+                         "(its cfg counts selected channels); use Network Slimming")
     cfg = list(model.cfg)
     if spec.cfg is not None:
         target = list(spec.cfg)
@@ -86,20 +91,12 @@ def target_cfg(model: nn.Module, spec: L1Spec) -> list:
     return cfg
 
 
-def filter_norms(conv: nn.Conv2d) -> torch.Tensor:
-    """The L1 norm of each output filter's weights."""
-    return conv.weight.detach().abs().flatten(1).sum(1)
-
-
 def prune(model: nn.Module, spec: L1Spec, data=None) -> Pruned:
     """Keep each layer's largest-L1 filters up to the target cfg; data-free (`data` is unused)."""
     if not isinstance(spec, L1Spec):
         raise TypeError(f"L1-norm pruning takes an L1Spec, got {type(spec).__name__}")
     cfg = target_cfg(model, spec)
-    kept = {}
-    for layer in model.prunable_layers():
-        conv = model.get_submodule(layer.conv)
-        if cfg[layer.position] < conv.out_channels:
-            order = torch.argsort(filter_norms(conv), descending=True, stable=True)
-            kept[layer.position] = sorted(order[: cfg[layer.position]].tolist())
-    return Pruned(cfg=cfg, kept=kept, model=surgery.extract(model, kept), method="l1-norm", spec=spec)
+    widths = {layer.position: cfg[layer.position] for layer in model.prunable_layers() if layer.kind == "width"}
+    kept = keep_top(filter_l1(model), widths)
+    return Pruned(arch=surgery.pruned_arch(model, kept), kept=kept, model=surgery.extract(model, kept),
+                  method="l1-norm", spec=spec)
