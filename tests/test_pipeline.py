@@ -134,3 +134,30 @@ def test_protocol_defaults_are_the_papers():
     with pytest.raises(ValueError, match="seeds must be a non-empty list"):
         pipeline.run(cifar, [TARGET], seeds=[], data=object())
     assert dataclasses.replace(cifar, epochs=300).large_recipe.milestone_epochs == (150, 225)
+
+
+def test_the_refactored_hand_off_keeps_every_stored_run_key():
+    """The method-neutral pipeline names the runs of docs/results/table1_fashion_mnist_cpu.csv
+    (trained before it existed) exactly as they were named then, so the Table 1/16/17 notebooks
+    load the same runs from the same store. Checked without training: the keys depend only on
+    the specs, and L1-norm's targets are fixed cfgs."""
+    import pandas as pd
+
+    from rethinkkit.paths import project_root
+
+    stored = pd.read_csv(project_root() / "docs" / "results" / "table1_fashion_mnist_cpu.csv")
+    protocol = pipeline.protocol("fashion-mnist", epochs=12, finetune_epochs=3, train_subset=1000, test_subset=1000)
+    checked = 0
+    for config, rows in stored[stored.strategy != "unpruned"].groupby("config"):
+        t = pipeline.target(config)
+        parent = pipeline.parent_spec(protocol, t)
+        base = stored[(stored.config == t.model) & (stored.strategy == "unpruned")].iloc[0]
+        assert f"{parent.key()}/seed0" == base["key"]
+        torch.manual_seed(0)
+        pruned = rk.pruning.prune(t.method, rk.models.build(t.model, in_channels=1), t.spec, input_shape=(1, 32, 32))
+        assert pruned.macs == rows["macs"].iloc[0]
+        for name, row in rows.groupby("strategy"):
+            spec = pipeline.child_spec(parent, pruned, t, pipeline.strategy(name), protocol, base["macs"])
+            assert {f"{spec.key()}/seed{s}" for s in row["seed"]} == set(row["key"]), (config, name)
+            checked += 1
+    assert checked == 3 * 4  # VGG-16-A, ResNet-56-A/B x fine-tune, Scratch-E/B, fine-tune-restart
