@@ -1,58 +1,121 @@
 """The paper's settings and numbers as named data, next to their citations.
 
-Pruned architectures here are the predefined targets of L1-norm filter pruning
-(Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017), as used in Table 1 of
-Liu et al. 2019: each is the L1Spec the original code prunes with, and the cfg it gives
-(REFERENCE.md). Reported accuracies are top-1 test accuracy in %, mean and std over
-5 seeds on CIFAR, single runs on ImageNet.
+Pruned architectures here are the paper's pruning targets:
 
-    rk.paper.config("resnet56-a").spec      # L1Spec(skip=(16, 20, 38, 54), ratios=(0.1, 0.1, 0.1))
-    rk.paper.table(1)                       # Table 1 as tidy rows: config, strategy, mean, std, n
+- L1-norm filter pruning (Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017),
+  Table 1 of Liu et al. 2019: the predefined targets, each the L1Spec the original code
+  prunes with and the cfg it gives (REFERENCE.md);
+- Network Slimming (Liu et al., "Learning Efficient Convolutional Networks through Network
+  Slimming", ICCV 2017), Table 4: a prune ratio over all channels; the cfg is an output of
+  pruning, so it is not data here;
+- Appendix C's aggressive targets (Tables 13 and 14): both methods at ratios beyond their
+  original papers'.
+
+Reported accuracies are top-1 test accuracy in %, mean and std over 5 seeds on CIFAR,
+single runs on ImageNet.
+
+    rk.paper.config("resnet56-a").spec         # L1Spec(skip=(16, 20, 38, 54), ratios=(0.1, 0.1, 0.1))
+    rk.paper.config("preresnet164-p40").spec   # SlimmingSpec(ratio=0.4)
+    rk.paper.table(1)                          # Table 1 as tidy rows: config, strategy, mean, std, n
+    rk.paper.table(4, dataset="cifar100")      # Table 4's CIFAR-100 rows, with the prune ratio
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
-from .pruning import L1Spec
+from . import pruning
+from .pruning import L1Spec, SlimmingSpec
 from .pruning.l1_norm import LI_2017
+from .pruning.network_slimming import LIU_2017
+
 LIU_2019 = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019"
 LIU_2019_SLIDES = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019 talk slides ('Discussions')"
 
 M = "M"
 NAN = math.nan
+# The paper's datasets: their classes (a config's head) and the input side its MACs are counted at
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}
+IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet": 224}
 
 
 @dataclass(frozen=True)
 class PrunedConfig:
-    name: str  # the paper's name, lower-case: "resnet56-a"
+    name: str  # the paper's name, lower-case: "resnet56-a"; ratio targets: f"{model}-p{percent}"
     model: str  # registered base model
-    cfg: tuple  # the pruned channel cfg ('M' = max-pool in VGG); what `spec` gives
-    dataset: str  # where the paper reports it
-    params_pruned: float  # % of parameters removed, as reported (Liu et al. 2019, Table 1)
-    macs_pruned: float  # % of MACs removed, as reported by Li et al. 2017 (Table 2)
-    spec: L1Spec  # how L1-norm pruning reaches `cfg` (Li et al. 2017, Section 4)
-    method: str = "l1-norm"
-    num_classes: int = 10
+    cfg: tuple | None  # the pruned channel cfg ('M' = max-pool in VGG) the paper fixes; None: pruning computes it
+    datasets: tuple[str, ...]  # where the paper reports it (a str is taken as one dataset)
+    params_pruned: float | None  # % of parameters removed, as reported (Liu et al. 2019, Table 1); None: not reported
+    macs_pruned: float | None  # % of MACs removed, as reported by Li et al. 2017 (Table 2); None: not reported
+    spec: object  # how `method` prunes the base model to this target: an instance of the method's spec_type
+    method: str = "l1-norm"  # a registered pruning method (rk.pruning.methods())
+    num_classes: int = 10  # the classes of datasets[0], which the reported reductions are counted with
     image_size: int = 32  # input side length the MACs are counted at
     citation: str = LI_2017
+    aggressive: bool = False  # Appendix C: pruned beyond the ratios of the method's own paper
+
+    def __post_init__(self) -> None:
+        datasets = (self.datasets,) if isinstance(self.datasets, str) else tuple(self.datasets)
+        if not datasets:
+            raise ValueError(f"config {self.name}: name at least one dataset the paper reports it on")
+        object.__setattr__(self, "datasets", datasets)
+        if self.cfg is not None:
+            object.__setattr__(self, "cfg", tuple(self.cfg))
+        chosen = pruning.get(self.method)
+        if not isinstance(self.spec, chosen.spec_type):
+            raise TypeError(f"config {self.name}: {self.method} takes a {chosen.spec_type.__name__}, "
+                            f"got {type(self.spec).__name__}")
+
+    @property
+    def dataset(self) -> str:
+        """The first dataset the paper reports this config on (all of them: `datasets`)."""
+        return self.datasets[0]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (3, self.image_size, self.image_size)
 
-    def row(self, table: int | str = 1) -> dict:
-        """This config's reported accuracies in a paper table: {strategy: (mean, std)}."""
+    def row(self, table: int | str = 1, dataset: str | None = None) -> dict:
+        """This config's reported accuracies in a paper table: {strategy: (mean, std)}.
+
+        "unpruned" is its base model's row. `dataset` picks one where the table reports the
+        config on several (Table 4: PreResNet-164 at 40% on CIFAR-10 and CIFAR-100).
+        """
         rows = _TABLES[_table_id(table)][1]
-        found = {s: (m, sd) for c, s, m, sd in rows if c in (self.name, self.model)}
-        if not any(c == self.name for c, *_ in rows):
+        on = list(dict.fromkeys(r.dataset for r in rows if r.config == self.name))
+        if not on:
             raise ValueError(f"{self.name} is not in table {table}")
-        return found
+        if dataset is None:
+            if len(on) > 1:
+                raise ValueError(f"{self.name} is in table {table} on {', '.join(on)}: "
+                                 f"pass dataset= one of them, e.g. row({table!r}, dataset={on[0]!r})")
+            dataset = on[0]
+        if dataset not in on:
+            raise ValueError(f"{self.name} is not in table {table} on {dataset!r}; it is on {', '.join(on)}")
+        return {r.strategy: (r.mean, r.std) for r in rows
+                if r.dataset == dataset and r.config in (self.name, self.model)}
+
+
+def _at_ratio(model: str, percent: int, datasets, method: str, spec, citation: str,
+              aggressive: bool = False) -> PrunedConfig:
+    """A target the paper names only by its prune ratio: no fixed cfg, no reported reductions."""
+    first = (datasets,) if isinstance(datasets, str) else datasets
+    return PrunedConfig(f"{model}-p{percent}", model, None, datasets, None, None, spec, method=method,
+                        num_classes=NUM_CLASSES[first[0]], image_size=IMAGE_SIZE[first[0]],
+                        citation=citation, aggressive=aggressive)
+
+
+def _slimming(model: str, percent: int, datasets, aggressive: bool = False) -> PrunedConfig:
+    citation = LIU_2017 + (f"; the ratio from {LIU_2019}, Table 13" if aggressive else "")
+    return _at_ratio(model, percent, datasets, "network-slimming", SlimmingSpec(ratio=percent / 100),
+                     citation, aggressive)
 
 
 SKIP_34 = (2, 8, 14, 16, 26, 28, 30, 32)  # Li et al.: layers sensitive to pruning stay whole
+BOTH_CIFAR = ("cifar10", "cifar100")
 CONFIGS = {
     c.name: c
     for c in (
@@ -98,6 +161,27 @@ CONFIGS = {
             "imagenet", params_pruned=10.8, macs_pruned=24.2,
             spec=L1Spec(skip=SKIP_34, ratios=(0.5, 0.6, 0.4, 0.0)), num_classes=1000, image_size=224,
         ),
+        # Liu et al. 2019, Table 4: Network Slimming at "the same ratios for each model ... as the
+        # original paper" (Liu et al. 2017); a ratio is the fraction of all channels pruned
+        _slimming("vgg19", 70, "cifar10"),
+        _slimming("vgg19", 50, "cifar100"),
+        _slimming("preresnet164", 40, BOTH_CIFAR),
+        _slimming("preresnet164", 60, BOTH_CIFAR),
+        _slimming("densenet40", 40, BOTH_CIFAR),
+        _slimming("densenet40", 60, BOTH_CIFAR),
+        _slimming("vgg11-imagenet", 50, "imagenet"),
+        # Table 13 (Appendix C): "larger ratios are used than the original paper of Liu et al. (2017)"
+        _slimming("preresnet56", 80, "cifar10", aggressive=True),
+        _slimming("preresnet164", 80, "cifar10", aggressive=True),
+        _slimming("preresnet164", 90, "cifar10", aggressive=True),
+        _slimming("densenet40", 80, BOTH_CIFAR, aggressive=True),
+        # Table 14 (Appendix C): L1-norm pruning of ResNet-56 at "90%". The paper gives neither a cfg
+        # nor skipped layers, so the ratio is read as Li et al.'s per-stage rule at 0.9 in every stage,
+        # no layer skipped: each block's first conv keeps int(C * 0.1) filters, cfg [1]*9 + [3]*9 + [6]*9
+        # (91% of the prunable filters removed). ResNet-56-A's skip list would keep 4 of the 27 convs
+        # whole and remove 75%, short of the table's ratio. Not checked against the original's 90% run.
+        _at_ratio("resnet56", 90, "cifar10", "l1-norm", L1Spec(ratios=(0.9, 0.9, 0.9)),
+                  f"{LI_2017}; the ratio from {LIU_2019}, Table 14", aggressive=True),
     )
 }
 
@@ -110,9 +194,22 @@ def config(name: str) -> PrunedConfig:
     return CONFIGS[key]
 
 
-def configs(dataset: str | None = None) -> list[PrunedConfig]:
-    """Every predefined config, or those the paper reports on `dataset` ("cifar10", "imagenet")."""
-    return [c for c in CONFIGS.values() if dataset is None or c.dataset == dataset]
+def configs(dataset: str | None = None, method: str | None = "l1-norm",
+            aggressive: bool | None = False) -> list[PrunedConfig]:
+    """The predefined configs, filtered; None in a filter means any.
+
+    dataset:    those the paper reports on it ("cifar10", "cifar100", "imagenet");
+    method:     those pruned by it ("l1-norm": Table 1's, the default; "network-slimming");
+    aggressive: False, the main text's (Tables 1 and 4); True, Appendix C's aggressive
+                targets (Tables 13, 14); None, both. Every config: configs(method=None, aggressive=None).
+    """
+    if method is not None:
+        pruning.get(method)  # an unknown method is an error, not an empty list
+    return [
+        c for c in CONFIGS.values()
+        if (dataset is None or dataset in c.datasets) and (method is None or c.method == method)
+        and (aggressive is None or c.aggressive == aggressive)
+    ]
 
 
 # Reported accuracies. A row: (config or, for "unpruned", the base model, strategy, mean, std).
@@ -172,11 +269,79 @@ _RESTART = [  # the talk's "Discussions" slide: fine-tuning restarted at the lar
     for s, m, sd in zip(("fine-tune", "scratch-e", "scratch-b", "fine-tune-restart"), row[0::2], row[1::2])
 ]
 
+# Tables laid out as the paper prints them, one line per (dataset, model, prune ratio):
+# (dataset, model, unpruned, ratio, fine-tuned, scratch-e, scratch-b), each accuracy (mean, std).
+# The paper prints a model's unpruned cell once for its ratios; here it repeats on each line.
+_TABLE_4 = [  # Network Slimming (Liu et al. 2017)
+    ("cifar10", "vgg19", (93.53, 0.16), 0.70, (93.60, 0.16), (93.30, 0.11), (93.81, 0.14)),
+    ("cifar10", "preresnet164", (95.04, 0.16), 0.40, (94.77, 0.12), (94.70, 0.11), (94.90, 0.04)),
+    ("cifar10", "preresnet164", (95.04, 0.16), 0.60, (94.23, 0.21), (94.58, 0.18), (94.71, 0.21)),
+    ("cifar10", "densenet40", (94.10, 0.12), 0.40, (94.00, 0.20), (93.68, 0.18), (94.06, 0.12)),
+    ("cifar10", "densenet40", (94.10, 0.12), 0.60, (93.87, 0.13), (93.58, 0.21), (93.85, 0.25)),
+    ("cifar100", "vgg19", (72.63, 0.21), 0.50, (72.32, 0.28), (71.94, 0.17), (73.08, 0.22)),
+    ("cifar100", "preresnet164", (76.80, 0.19), 0.40, (76.22, 0.20), (76.36, 0.32), (76.68, 0.35)),
+    ("cifar100", "preresnet164", (76.80, 0.19), 0.60, (74.17, 0.33), (75.05, 0.08), (75.73, 0.29)),
+    ("cifar100", "densenet40", (73.82, 0.34), 0.40, (73.35, 0.17), (73.24, 0.29), (73.19, 0.26)),
+    ("cifar100", "densenet40", (73.82, 0.34), 0.60, (72.46, 0.22), (72.62, 0.36), (72.91, 0.34)),
+    ("imagenet", "vgg11-imagenet", (70.84, NAN), 0.50, (68.62, NAN), (70.00, NAN), (71.18, NAN)),  # single runs
+]
+_TABLE_13 = [  # Appendix C: Network Slimming, aggressively pruned
+    ("cifar10", "preresnet56", (93.69, 0.07), 0.80, (74.66, 0.96), (88.25, 0.38), (88.65, 0.32)),
+    ("cifar10", "preresnet164", (95.04, 0.16), 0.80, (91.76, 0.38), (93.21, 0.17), (93.49, 0.20)),
+    ("cifar10", "preresnet164", (95.04, 0.16), 0.90, (82.06, 0.92), (87.55, 0.68), (88.44, 0.19)),
+    ("cifar10", "densenet40", (94.10, 0.12), 0.80, (92.64, 0.12), (93.07, 0.08), (93.61, 0.12)),
+    ("cifar100", "densenet40", (73.82, 0.34), 0.80, (69.60, 0.22), (71.04, 0.36), (71.45, 0.30)),
+]
+_TABLE_14 = [  # Appendix C: L1-norm filter pruning (Li et al. 2017), aggressively pruned
+    ("cifar10", "resnet56", (93.14, 0.12), 0.90, (89.17, 0.08), (91.02, 0.12), (91.93, 0.26)),
+]
+# Table 15 (Appendix C, unstructured pruning of VGG-19 at 95%) is not data here yet.
+
+
+class _Row(NamedTuple):
+    dataset: str
+    config: str  # the pruned config, or the base model on "unpruned" rows
+    strategy: str
+    mean: float
+    std: float
+    ratio: float  # the paper's prune ratio (a fraction); NaN where the table has none or on "unpruned"
+
+
+def _by_config(rows: list) -> list[_Row]:
+    """Rows (config or base model, strategy, mean, std) of a table whose configs each name one
+    dataset; an "unpruned" row is on the dataset of its model's configs in the same table."""
+    on = {}
+    for name, *_ in rows:
+        if name in CONFIGS:
+            on.setdefault(CONFIGS[name].model, CONFIGS[name].dataset)
+    return [_Row(CONFIGS[name].dataset if name in CONFIGS else on[name], name, strategy, mean, std, NAN)
+            for name, strategy, mean, std in rows]
+
+
+def _by_ratio(lines: list) -> list[_Row]:
+    """Rows of a table in the paper's layout (dataset, model, unpruned, ratio, three strategies):
+    one "unpruned" row per (dataset, model), the strategies keyed by the config f"{model}-p{percent}"."""
+    out, seen = [], set()
+    for dataset, model, unpruned, ratio, *accuracies in lines:
+        if (dataset, model) not in seen:
+            seen.add((dataset, model))
+            out.append(_Row(dataset, model, "unpruned", *unpruned, NAN))
+        name = f"{model}-p{round(100 * ratio)}"
+        if dataset not in CONFIGS[name].datasets:
+            raise ValueError(f"paper data: {name} has a row on {dataset} but its config names {CONFIGS[name].datasets}")
+        out += [_Row(dataset, name, s, *acc, ratio) for s, acc in zip(("fine-tune", "scratch-e", "scratch-b"), accuracies)]
+    return out
+
+
+# table id -> (source, rows, whether the paper's table has a prune-ratio column)
 _TABLES = {
-    "1": (LIU_2019 + ", Table 1", _TABLE_1),
-    "16": (LIU_2019 + ", Table 16 (Appendix D)", _TABLE_16),
-    "17": (LIU_2019 + ", Table 17 (Appendix E)", _TABLE_17),
-    "restart": (LIU_2019_SLIDES, _RESTART),
+    "1": (LIU_2019 + ", Table 1", _by_config(_TABLE_1), False),
+    "4": (LIU_2019 + ", Table 4", _by_ratio(_TABLE_4), True),
+    "13": (LIU_2019 + ", Table 13 (Appendix C)", _by_ratio(_TABLE_13), True),
+    "14": (LIU_2019 + ", Table 14 (Appendix C)", _by_ratio(_TABLE_14), True),
+    "16": (LIU_2019 + ", Table 16 (Appendix D)", _by_config(_TABLE_16), False),
+    "17": (LIU_2019 + ", Table 17 (Appendix E)", _by_config(_TABLE_17), False),
+    "restart": (LIU_2019_SLIDES, _by_config(_RESTART), False),
 }
 
 
@@ -187,20 +352,27 @@ def _table_id(table: int | str) -> str:
     return key
 
 
-def table(table: int | str) -> pd.DataFrame:
-    """A paper table as tidy rows: dataset, model, config, strategy, mean, std, n, source.
+def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
+    """A paper table as tidy rows: dataset, model, config, strategy, mean, std, n, source,
+    and ratio (the prune ratio as a fraction) for tables with a prune-ratio column (4, 13, 14).
 
     "unpruned" rows have config = the base model's name. n is the number of runs behind
-    the mean (5 seeds on CIFAR, 1 on ImageNet, where std is NaN).
+    the mean (5 seeds on CIFAR, 1 on ImageNet, where std is NaN). `dataset` keeps only its
+    rows: Tables 4 and 13 name the same config on CIFAR-10 and CIFAR-100, so a comparison
+    with one dataset's runs wants `table(4, dataset="cifar10")`.
     """
-    source, rows = _TABLES[_table_id(table)]
+    source, rows, has_ratio = _TABLES[_table_id(table)]
+    if dataset is not None:
+        on = list(dict.fromkeys(r.dataset for r in rows))
+        if dataset not in on:
+            raise ValueError(f"table {table} has no rows on {dataset!r}; its datasets: {', '.join(on)}")
+        rows = [r for r in rows if r.dataset == dataset]
     out = []
-    for name, strategy, mean, std in rows:
-        c = CONFIGS.get(name)
-        model = c.model if c else name
-        dataset = c.dataset if c else next(x.dataset for x in CONFIGS.values() if x.model == name)
+    for r in rows:
+        c = CONFIGS.get(r.config)
         out.append({
-            "dataset": dataset, "model": model, "config": name, "strategy": strategy,
-            "mean": mean, "std": std, "n": 1 if dataset == "imagenet" else 5, "source": source,
+            "dataset": r.dataset, "model": c.model if c else r.config, "config": r.config, "strategy": r.strategy,
+            "mean": r.mean, "std": r.std, "n": 1 if r.dataset == "imagenet" else 5, "source": source,
+            **({"ratio": r.ratio} if has_ratio else {}),
         })
     return pd.DataFrame(out)
