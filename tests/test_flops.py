@@ -39,6 +39,25 @@ def vgg_counts(cfg, head, classes=10, channels=3):
     return params, macs
 
 
+def vgg_imagenet_counts(cfg, classes=10, channels=3, side=32):
+    """Network Slimming's ImageNet VGG-11: convs with bias; the classifier reads a 7x7 map
+    whatever the input size (adaptive average pool), through two BN1d hidden layers."""
+    params = macs = 0
+    for width in cfg[:-2]:
+        if width == "M":
+            side //= 2
+            continue
+        params += 9 * channels * width + width + 2 * width
+        macs += 9 * channels * width * side * side
+        channels = width
+    inputs = channels * 7 * 7
+    for width in cfg[-2:]:
+        params += inputs * width + width + 2 * width
+        macs += inputs * width
+        inputs = width
+    return params + inputs * classes + classes, macs + inputs * classes
+
+
 def resnet_counts(cfg, classes=10, channels=3):
     n = len(cfg) // 3
     params = 9 * channels * 16 + 2 * 16
@@ -105,6 +124,8 @@ FORMULAS = {
     "resnet32": resnet_counts,
     "resnet56": resnet_counts,
     "resnet110": resnet_counts,
+    "vgg11-imagenet": vgg_imagenet_counts,
+    "preresnet56": preresnet_counts,
     "preresnet110": preresnet_counts,
     "preresnet164": preresnet_counts,
     "densenet40": lambda cfg: densenet_counts(cfg, 12, False, 1.0),
@@ -123,7 +144,15 @@ def test_counts_match_the_formula(name):
     assert flops.count(model) == flops.Counts(*FORMULAS[name](model.cfg))
 
 
-@pytest.mark.parametrize("name", ["vgg16", "resnet56", "preresnet164", "densenet40"])
+def test_vgg11_imagenet_formula_gives_torchvisions_macs_at_224():
+    # torchvision documents vgg11_bn at 7.61 GFLOPS (multiply-accumulates) and 132.87M parameters;
+    # the slimming classifier's two BatchNorm1d add 4 * 4096 parameters and no MACs.
+    params, macs = vgg_imagenet_counts(models.default_cfg("vgg11-imagenet"), classes=1000, side=224)
+    assert params == 132_868_840 + 4 * 4096
+    assert math.isclose(macs, 7.61e9, rel_tol=0.001)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet56", "preresnet164", "densenet40", "vgg11-imagenet"])
 def test_pruned_counts_match_the_formula(name):
     if name == "densenet40":
         cfg = [max(1, w // 3) for w in models.default_cfg(name)]

@@ -14,8 +14,8 @@ from rethinkkit.models.common import ChannelSelection
 from rethinkkit.models.resnet import BasicBlock, ShortcutA
 
 ALL = [
-    "densenet40", "densenet_bc100", "preresnet110", "preresnet164", "resnet110", "resnet20",
-    "resnet32", "resnet34", "resnet56", "vgg11", "vgg13", "vgg16", "vgg19",
+    "densenet40", "densenet_bc100", "preresnet110", "preresnet164", "preresnet56", "resnet110", "resnet20",
+    "resnet32", "resnet34", "resnet56", "vgg11", "vgg11-imagenet", "vgg13", "vgg16", "vgg19",
 ]
 UNIFORM = [name for name in ALL if not name.startswith("densenet")]
 
@@ -131,6 +131,11 @@ def test_default_cfgs():
                 + [128, 64, 64] + [256, 64, 64] * 17 + [256])
     assert models.default_cfg("preresnet164") == slimming
     assert len(models.default_cfg("preresnet110")) == 9 * 12 + 1
+    # PreResNet-56 (Table 13) is the bottleneck 9n+2 net with n = 6, as the slimming code's resnet(depth=56).
+    assert models.default_cfg("preresnet56") == ([16, 16, 16] + [64, 16, 16] * 5 + [64, 32, 32] + [128, 32, 32] * 5
+                                                 + [128, 64, 64] + [256, 64, 64] * 5 + [256])
+    assert models.default_cfg("vgg11-imagenet") == [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M",
+                                                    4096, 4096]
     dense = models.default_cfg("densenet40")
     assert dense == ([24 + 12 * j for j in range(13)] + [168 + 12 * j for j in range(13)]
                      + [312 + 12 * j for j in range(13)])
@@ -151,6 +156,94 @@ def test_vgg_heads():
     linear16 = models.build("vgg16", head="linear")
     assert isinstance(linear16.classifier, torch.nn.Linear)
     assert isinstance(models.from_arch(linear16.arch).classifier, torch.nn.Linear)
+
+
+def preresnet_params(n, classes=10, channels=3):
+    """Bottleneck PreResNet parameters, block by block (He et al. 2016b; BN scale + shift)."""
+    params, inputs = 9 * channels * 16, 16
+    for planes in (16, 32, 64):
+        for block in range(n):
+            out = 4 * planes
+            params += 2 * inputs + inputs * planes + 2 * planes + 9 * planes * planes + 2 * planes + planes * out
+            params += inputs * out if block == 0 else 0  # the projection shortcut of a stage's first block
+            inputs = out
+    return params + 2 * inputs + inputs * classes + classes
+
+
+@pytest.mark.parametrize("name, n", [("preresnet56", 6), ("preresnet164", 18)])
+def test_preresnet_depths(name, n):
+    model = models.build(name)
+    assert len(model.cfg) == 9 * n + 1 and 9 * n + 2 == int(name[9:])
+    assert sum(p.numel() for p in model.parameters()) == preresnet_params(n)
+    assert len(model.prunable_layers()) == 9 * n + 1  # every BN gates a selection or a width
+
+
+def vgg11_imagenet_params(classes=1000):
+    """Parameters of the original slimming VGG-11: torchvision's vgg11_bn features, then
+    Linear-BN1d-ReLU-Linear-BN1d-ReLU-Linear on the 512 x 7 x 7 map."""
+    params, channels = 0, 3
+    for width in (64, 128, 256, 256, 512, 512, 512, 512):
+        params += 9 * channels * width + width + 2 * width  # conv with bias, BN
+        channels = width
+    hidden = 4096
+    params += channels * 7 * 7 * hidden + hidden + 2 * hidden
+    params += hidden * hidden + hidden + 2 * hidden
+    return params + hidden * classes + classes
+
+
+# Half the widths: uniform_cfg("vgg11-imagenet", 0.5), written out (uniform_cfg builds the default model).
+VGG11_IMAGENET_HALF = [32, "M", 64, "M", 128, 128, "M", 256, 256, "M", 256, 256, "M", 2048, 2048]
+
+
+@pytest.fixture(scope="module")
+def vgg11_imagenet():
+    torch.manual_seed(0)
+    return models.build("vgg11-imagenet", num_classes=1000)
+
+
+def test_vgg11_imagenet_counts_and_torchvision_features(vgg11_imagenet):
+    import torchvision
+
+    # torchvision's vgg11_bn has 132,868,840 parameters; ours drops its dropout and adds two
+    # BatchNorm1d(4096) (scale and shift each) to the classifier.
+    assert sum(p.numel() for p in vgg11_imagenet.parameters()) == vgg11_imagenet_params() == 132_868_840 + 4 * 4096
+    reference = torchvision.models.vgg11_bn(weights=None).features.state_dict()  # random init: nothing is downloaded
+    vgg11_imagenet.features.load_state_dict(reference)  # strict: same names, same shapes
+    assert torch.equal(vgg11_imagenet.features[25].weight, reference["25.weight"])
+    assert [type(m) for m in vgg11_imagenet.classifier] == [
+        torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.ReLU] * 2 + [torch.nn.Linear]
+    assert vgg11_imagenet.classifier[0].in_features == 512 * 7 * 7
+    assert vgg11_imagenet.image_size == 224
+
+
+def test_vgg11_imagenet_init_follows_the_original():
+    torch.manual_seed(0)
+    model = models.build("vgg11-imagenet", cfg=VGG11_IMAGENET_HALF)
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+            assert torch.all(module.weight == 0.5) and torch.all(module.bias == 0)
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+            assert torch.all(module.bias == 0)
+    assert abs(model.classifier[0].weight.std().item() - 0.01) < 0.001
+    conv = model.features[22]  # 256 -> 256, 3x3
+    assert math.isclose(conv.weight.std().item(), math.sqrt(2 / (9 * 256)), rel_tol=0.02)
+
+
+def test_vgg11_imagenet_uniform_cfg_shrinks_convs_and_hidden_widths():
+    assert models.uniform_cfg("vgg11-imagenet", 0.5) == VGG11_IMAGENET_HALF
+
+
+def test_vgg11_imagenet_prunable_layers():
+    model = models.build("vgg11-imagenet", cfg=VGG11_IMAGENET_HALF)
+    layers = model.prunable_layers()
+    assert [layer.position for layer in layers] == [0, 2, 4, 5, 7, 8, 10, 11, 13, 14]
+    assert [layer.layer_id for layer in layers] == list(range(1, 11))
+    assert [layer.stage for layer in layers] == [0, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    for layer in layers:  # each gate BN follows its layer and has its width
+        assert model.get_submodule(layer.gate).num_features == model.cfg[layer.position]
+        assert model.get_submodule(layer.conv).weight.shape[0] == model.cfg[layer.position]
+    assert layers[7].dependents[-1] == ("classifier.0", 1)  # the last conv is read as 7x7 blocks
+    assert layers[-1].dependents == (("classifier.4", 0), ("classifier.6", 1))
 
 
 def test_densenet_structure():
@@ -304,6 +397,11 @@ def test_unknown_name_lists_the_valid_ones():
     ("preresnet164", [16] * 162, "preresnet164 cfg needs 163 entries"),
     ("preresnet110", [16, 16, 16, 65] + models.default_cfg("preresnet110")[4:],
      r"preresnet110 cfg\[3\] selects 65 channels, but only 64 reach that layer"),
+    ("vgg11-imagenet", [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M", 4096],
+     r"vgg11-imagenet cfg needs 15 entries: 8 conv widths with 'M' at positions \[1, 3, 6, 9, 12\], then the "
+     "classifier's 2 hidden widths"),
+    ("vgg11-imagenet", [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M", 4096, 0],
+     r"vgg11-imagenet cfg\[14\] must be a positive int \(a hidden Linear width\)"),
     ("densenet40", [24] * 38, "densenet40 cfg needs 39 channel counts"),
     ("densenet40", [25] + models.default_cfg("densenet40")[1:],
      r"cfg\[0\] selects 25 channels, but only 24"),

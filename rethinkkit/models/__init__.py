@@ -19,9 +19,11 @@ from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec
 from .resnet_imagenet import ImageNetResNet, ImageNetResNetSpec
 from .vgg import VGG, VGGSpec
+from .vgg_imagenet import ImageNetVGG, ImageNetVGGSpec
 
 __all__ = [
-    "ChannelSelection", "DenseNet", "ImageNetResNet", "Net", "PreResNet", "PrunableLayer", "ResNet", "Spec", "VGG",
+    "ChannelSelection", "DenseNet", "ImageNetResNet", "ImageNetVGG", "Net", "PreResNet", "PrunableLayer", "ResNet",
+    "Spec", "VGG",
     "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "option_defaults", "register",
     "uniform_cfg",
 ]
@@ -45,6 +47,8 @@ register("resnet32", ResNetSpec(depth=32))
 register("resnet56", ResNetSpec(depth=56))
 register("resnet110", ResNetSpec(depth=110))
 register("resnet34", ImageNetResNetSpec())  # L1-norm pruning's ImageNet ResNet-34 (Li et al. 2017)
+register("vgg11-imagenet", ImageNetVGGSpec())  # Network Slimming's ImageNet VGG-11 (Liu et al. 2017)
+register("preresnet56", PreResNetSpec(depth=56))  # n=6, the slimming code's resnet(depth=56); Table 13
 register("preresnet110", PreResNetSpec(depth=110))
 register("preresnet164", PreResNetSpec(depth=164))
 register("densenet40", DenseNetSpec(depth=40, growth=12, bottleneck=False, compression=1.0))

@@ -1,0 +1,132 @@
+"""VGG-11 for ImageNet as Network Slimming's original code builds it
+(`imagenet/network-slimming/vgg.py` of Eric-mingjie/rethinking-network-pruning,
+`slimmingvgg`): torchvision's `vgg11_bn` features with a batch-normalised classifier.
+
+Features: per cfg entry up to the last 'M', 'M' is a 2x2 max-pool and an int is
+conv3x3 (with bias, as torchvision) - BN - ReLU; the module names `features.<i>` are
+torchvision's, so `vgg11_bn`'s feature weights load into `model.features`. Then a 7x7
+adaptive average pool (torchvision's: the identity on the 7x7 map of a 224x224 input,
+and smaller inputs still run) and the classifier
+
+    Linear(C*7*7, cfg[-2]) - BN1d - ReLU - Linear(cfg[-2], cfg[-1]) - BN1d - ReLU - Linear(cfg[-1], classes)
+
+where C is the last conv's width. torchvision's classifier has dropout and no BN; the
+original swapped in BN1d so that Network Slimming can prune the two hidden widths too
+(its threshold runs over BatchNorm2d and BatchNorm1d scales alike).
+
+The cfg is the original's: the 13 feature entries, then the two hidden widths. The
+original pruned this model with masks (zeroed BN scales); here surgery removes the
+channels, which computes the same function (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from .common import Net, PrunableLayer, init_conv_bn_, is_width
+
+# VGG "A" with BN (torchvision's vgg11_bn layout), then the classifier's two hidden widths.
+DEFAULT_CFG = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M", 4096, 4096]
+FEATURES = len(DEFAULT_CFG) - 2  # cfg entries that describe the features; the rest are hidden widths
+POOLED = 7  # side of the map the classifier reads (224 / 2**5)
+
+
+class ImageNetVGG(Net):
+    """Network Slimming's ImageNet VGG-11; see the module docstring for the cfg."""
+
+    image_size = 224
+
+    def __init__(self, cfg: list, num_classes: int = 1000, in_channels: int = 3) -> None:
+        if len(cfg) != len(DEFAULT_CFG):
+            raise ValueError(
+                f"ImageNetVGG cfg needs {len(DEFAULT_CFG)} entries (13 feature entries, then 2 hidden widths), "
+                f"got {len(cfg)}"
+            )
+        super().__init__(cfg, num_classes, in_channels, {})
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for entry in cfg[:FEATURES]:
+            if entry == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers += [
+                    nn.Conv2d(channels, entry, kernel_size=3, padding=1),
+                    nn.BatchNorm2d(entry),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = entry
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(POOLED)
+        hidden1, hidden2 = cfg[FEATURES:]
+        self.classifier = nn.Sequential(
+            nn.Linear(channels * POOLED * POOLED, hidden1),
+            nn.BatchNorm1d(hidden1),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden1, hidden2),
+            nn.BatchNorm1d(hidden2),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden2, num_classes),
+        )
+        # The original: convs Kaiming normal (fan_out), BatchNorm2d and BatchNorm1d scale 0.5
+        # and shift 0 (Network Slimming's starting scale), Linear N(0, 0.01) with zero bias.
+        init_conv_bn_(self, bn_weight=0.5)
+        for module in self.classifier.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def prunable_layers(self) -> list[PrunableLayer]:
+        """Every conv (gated by the BN after it; the next conv reads it, and the last conv's
+        channels are read by the classifier's first Linear as 7x7 blocks of its C*7*7
+        inputs), then the two hidden Linear widths (gated by their BatchNorm1d; the next
+        Linear reads them). layer_id counts the weight layers from the stem as "VGG-11"
+        does: convs 1-8, hidden Linears 9 and 10. stage is the resolution stage (the number
+        of max-pools before the layer); the classifier is stage 5."""
+        convs = [int(name) for name, m in self.features.named_children() if isinstance(m, nn.Conv2d)]
+        positions = [i for i, entry in enumerate(self.cfg[:FEATURES]) if entry != "M"]
+        readers = [f"features.{conv}" for conv in convs[1:]] + ["classifier.0"]
+        layers = []
+        for layer_id, (position, conv, reader) in enumerate(zip(positions, convs, readers), start=1):
+            gate = f"features.{conv + 1}"
+            layers.append(PrunableLayer(position, f"features.{conv}", ((gate, 0), (reader, 1)), layer_id,
+                                        stage=self.cfg[:position].count("M"), gate=gate))
+        hidden = [("classifier.0", "classifier.1", "classifier.3"), ("classifier.3", "classifier.4", "classifier.6")]
+        for k, (linear, gate, reader) in enumerate(hidden):
+            layers.append(PrunableLayer(FEATURES + k, linear, ((gate, 0), (reader, 1)), len(convs) + 1 + k,
+                                        stage=self.cfg[:FEATURES].count("M"), gate=gate))
+        return layers
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.avgpool(self.features(x))
+        return self.classifier(x.flatten(1))
+
+
+@dataclass(frozen=True)
+class ImageNetVGGSpec:
+    """Network Slimming's ImageNet VGG-11 (the one ImageNet model the paper slims, Table 4)."""
+
+    def default_cfg(self) -> list:
+        return list(DEFAULT_CFG)
+
+    def check_cfg(self, name: str, cfg: Any) -> list:
+        pools = [i for i, entry in enumerate(DEFAULT_CFG) if entry == "M"]
+        expected = (f"{len(DEFAULT_CFG)} entries: 8 conv widths with 'M' at positions {pools}, then the "
+                    f"classifier's 2 hidden widths (like the default {DEFAULT_CFG})")
+        if isinstance(cfg, (str, bytes)) or not isinstance(cfg, (list, tuple)):
+            raise ValueError(f"{name} cfg must be a list of {expected}, got {cfg!r}")
+        if len(cfg) != len(DEFAULT_CFG) or [i for i, entry in enumerate(cfg) if entry == "M"] != pools:
+            raise ValueError(f"{name} cfg needs {expected}, got {list(cfg)}")
+        for position, entry in enumerate(cfg):
+            if entry != "M" and not is_width(entry):
+                what = "a conv width) or 'M'" if position < FEATURES else "a hidden Linear width)"
+                raise ValueError(f"{name} cfg[{position}] must be a positive int ({what}, got {entry!r}")
+        return [entry if entry == "M" else int(entry) for entry in cfg]
+
+    def option_defaults(self) -> dict:
+        return {}
+
+    def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> ImageNetVGG:
+        return ImageNetVGG(cfg, num_classes, in_channels, **options)
