@@ -55,7 +55,6 @@ class PrunedConfig:
     num_classes: int = 10  # the classes of datasets[0], which the reported reductions are counted with
     image_size: int = 32  # input side length the MACs are counted at
     citation: str = LI_2017
-    aggressive: bool = False  # Appendix C: pruned beyond the ratios of the method's own paper
 
     def __post_init__(self) -> None:
         datasets = (self.datasets,) if isinstance(self.datasets, str) else tuple(self.datasets)
@@ -73,6 +72,11 @@ class PrunedConfig:
     def dataset(self) -> str:
         """The first dataset the paper reports this config on (all of them: `datasets`)."""
         return self.datasets[0]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The paper tables that report this config ("1", "4", "13", ...)."""
+        return tuple(t for t, (_, rows, _) in _TABLES.items() if any(r.config == self.name for r in rows))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -99,19 +103,17 @@ class PrunedConfig:
                 if r.dataset == dataset and r.config in (self.name, self.model)}
 
 
-def _at_ratio(model: str, percent: int, datasets, method: str, spec, citation: str,
-              aggressive: bool = False) -> PrunedConfig:
+def _at_ratio(model: str, percent: int, datasets, method: str, spec, citation: str) -> PrunedConfig:
     """A target the paper names only by its prune ratio: no fixed cfg, no reported reductions."""
     first = (datasets,) if isinstance(datasets, str) else datasets
     return PrunedConfig(f"{model}-p{percent}", model, None, datasets, None, None, spec, method=method,
                         num_classes=NUM_CLASSES[first[0]], image_size=IMAGE_SIZE[first[0]],
-                        citation=citation, aggressive=aggressive)
+                        citation=citation)
 
 
-def _slimming(model: str, percent: int, datasets, aggressive: bool = False) -> PrunedConfig:
-    citation = LIU_2017 + (f"; the ratio from {LIU_2019}, Table 13" if aggressive else "")
-    return _at_ratio(model, percent, datasets, "network-slimming", SlimmingSpec(ratio=percent / 100),
-                     citation, aggressive)
+def _slimming(model: str, percent: int, datasets, ratio_from: str = LIU_2017) -> PrunedConfig:
+    citation = LIU_2017 + ("" if ratio_from == LIU_2017 else f"; the ratio from {ratio_from}")
+    return _at_ratio(model, percent, datasets, "network-slimming", SlimmingSpec(ratio=percent / 100), citation)
 
 
 SKIP_34 = (2, 8, 14, 16, 26, 28, 30, 32)  # Li et al.: layers sensitive to pruning stay whole
@@ -171,17 +173,17 @@ CONFIGS = {
         _slimming("densenet40", 60, BOTH_CIFAR),
         _slimming("vgg11-imagenet", 50, "imagenet"),
         # Table 13 (Appendix C): "larger ratios are used than the original paper of Liu et al. (2017)"
-        _slimming("preresnet56", 80, "cifar10", aggressive=True),
-        _slimming("preresnet164", 80, "cifar10", aggressive=True),
-        _slimming("preresnet164", 90, "cifar10", aggressive=True),
-        _slimming("densenet40", 80, BOTH_CIFAR, aggressive=True),
+        _slimming("preresnet56", 80, "cifar10", ratio_from=LIU_2019 + ", Table 13"),
+        _slimming("preresnet164", 80, "cifar10", ratio_from=LIU_2019 + ", Table 13"),
+        _slimming("preresnet164", 90, "cifar10", ratio_from=LIU_2019 + ", Table 13"),
+        _slimming("densenet40", 80, BOTH_CIFAR, ratio_from=LIU_2019 + ", Table 13"),
         # Table 14 (Appendix C): L1-norm pruning of ResNet-56 at "90%". The paper gives neither a cfg
         # nor skipped layers, so the ratio is read as Li et al.'s per-stage rule at 0.9 in every stage,
         # no layer skipped: each block's first conv keeps int(C * 0.1) filters, cfg [1]*9 + [3]*9 + [6]*9
         # (91% of the prunable filters removed). ResNet-56-A's skip list would keep 4 of the 27 convs
         # whole and remove 75%, short of the table's ratio. Not checked against the original's 90% run.
         _at_ratio("resnet56", 90, "cifar10", "l1-norm", L1Spec(ratios=(0.9, 0.9, 0.9)),
-                  f"{LI_2017}; the ratio from {LIU_2019}, Table 14", aggressive=True),
+                  f"{LI_2017}; the ratio from {LIU_2019}, Table 14"),
     )
 }
 
@@ -194,22 +196,35 @@ def config(name: str) -> PrunedConfig:
     return CONFIGS[key]
 
 
+# The main text's tables (Sections 4.1, 4.2); Appendix C's aggressive targets are in Tables 13 and 14
+MAIN_TABLES = ("1", "4")
+
+
 def configs(dataset: str | None = None, method: str | None = "l1-norm",
-            aggressive: bool | None = False) -> list[PrunedConfig]:
+            table: int | str | None = "main") -> list[PrunedConfig]:
     """The predefined configs, filtered; None in a filter means any.
 
-    dataset:    those the paper reports on it ("cifar10", "cifar100", "imagenet");
-    method:     those pruned by it ("l1-norm": Table 1's, the default; "network-slimming");
-    aggressive: False, the main text's (Tables 1 and 4); True, Appendix C's aggressive
-                targets (Tables 13, 14); None, both. Every config: configs(method=None, aggressive=None).
+    dataset: those the paper reports on it ("cifar10", "cifar100", "imagenet");
+    method:  those pruned by it ("l1-norm", the default; "network-slimming");
+    table:   those the paper reports in it (1, 4, 13, 14, 16, 17, "restart"); "main", the default,
+             is Tables 1 and 4, leaving out Appendix C's aggressive targets (Tables 13, 14).
+    So configs() is Table 1's L1-norm configs, and configs(method=None, table=None) is every config.
     """
     if method is not None:
         pruning.get(method)  # an unknown method is an error, not an empty list
+    tables = MAIN_TABLES if table == "main" else None if table is None else (_table_id(table),)
     return [
         c for c in CONFIGS.values()
         if (dataset is None or dataset in c.datasets) and (method is None or c.method == method)
-        and (aggressive is None or c.aggressive == aggressive)
+        and (tables is None or any(t in tables for t in c.tables))
     ]
+
+
+def compared_dataset(dataset: str) -> str:
+    """The paper dataset whose rows runs on `dataset` are compared with: the dataset itself when
+    the paper reports it (NUM_CLASSES), else CIFAR-10 -- the paper's main benchmark, whose 10
+    classes and 32x32 inputs the stand-ins (Fashion-MNIST, padded to 32x32) share."""
+    return dataset if dataset in NUM_CLASSES else "cifar10"
 
 
 # Reported accuracies. A row: (config or, for "unpruned", the base model, strategy, mean, std).

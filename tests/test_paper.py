@@ -283,7 +283,7 @@ def test_every_new_row_has_a_config_a_pruner_and_a_strategy(number):
 
 
 def test_every_config_spec_fits_its_method():
-    for c in rk.paper.configs(method=None, aggressive=None):
+    for c in rk.paper.configs(method=None, table=None):
         assert isinstance(c.spec, rk.pruning.get(c.method).spec_type), c.name
         assert c.num_classes == {"cifar10": 10, "cifar100": 100, "imagenet": 1000}[c.dataset]
         assert (c.cfg is None) == (c.params_pruned is None) == (c.macs_pruned is None), c.name
@@ -308,12 +308,20 @@ def test_configs_default_is_unchanged_and_filters_compose():
     assert [c.name for c in rk.paper.configs(method="network-slimming")] == [
         "vgg19-p70", "vgg19-p50", "preresnet164-p40", "preresnet164-p60", "densenet40-p40", "densenet40-p60",
         "vgg11-imagenet-p50"]
-    assert [c.name for c in rk.paper.configs(method=None, aggressive=True)] == [
-        "preresnet56-p80", "preresnet164-p80", "preresnet164-p90", "densenet40-p80", "resnet56-p90"]
-    every = rk.paper.configs(method=None, aggressive=None)
+    assert [c.name for c in rk.paper.configs(method=None, table=13)] == [
+        "preresnet56-p80", "preresnet164-p80", "preresnet164-p90", "densenet40-p80"]
+    assert [c.name for c in rk.paper.configs(table=14)] == ["resnet56-p90"]
+    assert rk.paper.configs(method="network-slimming", table=14) == []
+    assert [c.name for c in rk.paper.configs(table=16)] == table_1[:5]
+    every = rk.paper.configs(method=None, table=None)
     assert len(every) == len(rk.paper.CONFIGS) == 19
-    assert {c.name for c in rk.paper.configs("cifar100", method=None, aggressive=None)} == {
+    assert {c.name for c in rk.paper.configs(method=None)} == {c.name for c in every if set(c.tables) & {"1", "4"}}
+    assert {c.name for c in rk.paper.configs("cifar100", method=None, table=None)} == {
         "vgg19-p50", "preresnet164-p40", "preresnet164-p60", "densenet40-p40", "densenet40-p60", "densenet40-p80"}
+    assert rk.paper.config("densenet40-p80").tables == ("13",) and rk.paper.config("vgg16-a").tables == (
+        "1", "16", "17", "restart")
+    with pytest.raises(ValueError, match="no paper table 15"):
+        rk.paper.configs(table=15)
     with pytest.raises(ValueError, match="unknown pruning method"):
         rk.paper.configs(method="slimming")
 
@@ -358,3 +366,10 @@ def test_table_1_is_unchanged():
     assert cells.loc[("resnet56", "unpruned"), "dataset"] == "cifar10"
     assert (t1["source"] == rk.paper.LIU_2019 + ", Table 1").all()
     assert [len(rk.paper.table(t)) for t in (16, 17, "restart")] == [20, 18, 20]
+
+
+def test_runs_on_a_stand_in_are_compared_with_cifar10():
+    assert [rk.paper.compared_dataset(d) for d in ("cifar10", "cifar100", "imagenet")] == ["cifar10", "cifar100",
+                                                                                             "imagenet"]
+    assert rk.paper.compared_dataset("fashion-mnist-mini") == "cifar10"
+    assert set(rk.paper.table(4, dataset=rk.paper.compared_dataset("fashion-mnist"))["dataset"]) == {"cifar10"}
