@@ -379,9 +379,10 @@ def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
     source, rows, has_ratio = _TABLES[_table_id(table)]
     if dataset is not None:
         on = list(dict.fromkeys(r.dataset for r in rows))
-        if dataset not in on:
-            raise ValueError(f"table {table} has no rows on {dataset!r}; its datasets: {', '.join(on)}")
-        rows = [r for r in rows if r.dataset == dataset]
+        if dataset not in ("cifar10", "cifar100", "imagenet"):
+            raise ValueError(f"the paper reports on cifar10, cifar100 and imagenet, not {dataset!r} "
+                             f"(table {table}: {', '.join(on)}); compare with rk.paper.compared_dataset({dataset!r})")
+        rows = [r for r in rows if r.dataset == dataset]  # none: the paper has no such row, the table is empty
     out = []
     for r in rows:
         c = CONFIGS.get(r.config)
@@ -390,4 +391,5 @@ def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
             "mean": r.mean, "std": r.std, "n": 1 if r.dataset == "imagenet" else 5, "source": source,
             **({"ratio": r.ratio} if has_ratio else {}),
         })
-    return pd.DataFrame(out)
+    columns = ["dataset", "model", "config", "strategy", "mean", "std", "n", "source", *(["ratio"] if has_ratio else [])]
+    return pd.DataFrame(out, columns=columns)

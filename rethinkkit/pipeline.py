@@ -399,7 +399,7 @@ def run(
 ) -> pd.DataFrame:
     """Run the protocol for every target and seed; one row per run (a large model's row, once
     however many targets share it, has strategy "unpruned"): dataset, model, config, method,
-    strategy, seed, epochs, num_classes, params, macs, final_top1, best_top1, best_epoch,
+    strategy, seed, epochs, cfg, num_classes, params, macs, final_top1, best_top1, best_epoch,
     seconds, key, init, notes.
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
@@ -475,6 +475,7 @@ def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None) 
         "strategy": strategy_name,
         "seed": run.seed,
         "epochs": run.spec.recipe.epochs,
+        "cfg": list(run.spec.cfg) if run.spec.cfg is not None else models.default_cfg(run.spec.model),
         "num_classes": int(h["num_classes"].iloc[0]),
         "params": run.params,
         "macs": run.macs,

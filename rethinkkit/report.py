@@ -15,7 +15,7 @@ from . import budget as budget_mod
 from . import flops, models
 from .config import IMAGENET, Recipe
 from .files import CorruptFile
-from .runs import PROVENANCE_COLUMNS, RUN_COLUMNS, CorruptResult, Run, Store, read_result
+from .runs import PROVENANCE_COLUMNS, RESULT, RUN_COLUMNS, CorruptResult, Run, Store, read_result
 
 
 def history(runs: Iterable[Run] | None = None, store: Store | str | None = None) -> pd.DataFrame:
@@ -32,6 +32,18 @@ def history(runs: Iterable[Run] | None = None, store: Store | str | None = None)
         frames = [run.history for run in runs]
     if not frames:
         return pd.DataFrame(columns=[*RUN_COLUMNS, "epoch", "test_top1"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def history_of(table: pd.DataFrame, store: Store | str | None = None, strategy: str | None = None) -> pd.DataFrame:
+    """Every epoch of the runs in a protocol table (`rk.pipeline.run`'s rows, by their `key`),
+    or of its `strategy` rows only, with the table's config and strategy beside each epoch."""
+    store = store if isinstance(store, Store) else Store(store)
+    chosen = table if strategy is None else table[table["strategy"] == strategy]
+    frames = [read_result(store.root / row.key / RESULT).assign(config=row.config, strategy=row.strategy)
+              for row in chosen.drop_duplicates("key").itertuples()]
+    if not frames:
+        raise ValueError(f"no runs{' of strategy ' + repr(strategy) if strategy else ''} in the table")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -166,7 +178,9 @@ def recipe_table(recipes: Mapping[str, Recipe]) -> pd.DataFrame:
 
 
 def plot_history(epochs: pd.DataFrame, hue: str | None = None, ax=None):
-    """Test and train top-1 by epoch (seaborn); `hue` splits runs by a column. Returns the Axes."""
+    """Test and train top-1 by epoch (seaborn); `hue` splits runs by a column; dotted lines
+    mark the epochs where the learning rate drops, so a plateau before the last drop shows.
+    Returns the Axes."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -184,7 +198,12 @@ def plot_history(epochs: pd.DataFrame, hue: str | None = None, ax=None):
     sns.lineplot(data=long, x="epoch", y="top-1 (%)", hue=hue or "split", style="split" if hue else None,
                  marker="o", errorbar="sd", ax=ax)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set_title("accuracy by epoch" + (" (mean ± sd over seeds)" if epochs["seed"].nunique() > 1 else ""))
+    if "lr" in epochs:
+        lr = epochs.groupby("epoch")["lr"].max().sort_index()
+        for epoch in lr.index[1:][lr.values[1:] < lr.values[:-1]]:
+            ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_title("accuracy by epoch" + (" (mean ± sd over seeds)" if epochs["seed"].nunique() > 1 else "")
+                 + ("; dotted: lr drops" if "lr" in epochs else ""))
     return ax
 
 
@@ -277,7 +296,8 @@ def compare(
     stats_ours = ours.groupby(["config", "strategy"])[metric].agg(["mean", lambda s: s.std(ddof=1), "count"])
     stats_ours.columns = ["mean", "std", "n"]
     paper_stats = paper.set_index(["config", "strategy"])[["mean", "std", "n"]]
-    strategies = list(dict.fromkeys(paper["strategy"]))
+    # the paper's columns, then any of ours it lacks (a dataset or config the paper did not report)
+    strategies = list(dict.fromkeys([*paper["strategy"], *ours["strategy"]]))
     a, b = claim
     rows = []
     for config, group in ours[ours["strategy"] != "unpruned"].groupby("config", sort=False):
@@ -306,6 +326,29 @@ def compare(
         else:
             row["agree"] = "yes" if row["verdict (ours)"] == row["verdict (paper)"] else "no"
         row["metric"] = METRICS[metric]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gaps(ours: pd.DataFrame, paper: pd.DataFrame, strategies: Sequence[str], reference: str = "unpruned",
+         metric: str = "final_top1") -> pd.DataFrame:
+    """Per config, mean(strategy) - mean(reference) for each strategy, ours beside the paper's
+    ("unpruned" is the config's base model). E.g. how far fine-tuning falls below the unpruned
+    model at aggressive ratios (Appendix C)."""
+    check_metric(metric)
+    if ours.empty:
+        return pd.DataFrame(columns=["config"])
+    means = ours.groupby(["config", "strategy"])[metric].mean()
+    reported = paper.set_index(["config", "strategy"])["mean"]
+    rows = []
+    for config, group in ours[ours["strategy"] != "unpruned"].groupby("config", sort=False):
+        model = group["model"].iloc[0]
+        ref = (model if reference == "unpruned" else config, reference)
+        row = {"config": config}
+        for s in strategies:
+            for side, table in (("ours", means), ("paper", reported)):
+                have = (config, s) in table.index and ref in table.index
+                row[f"{s} − {reference} ({side})"] = table[(config, s)] - table[ref] if have else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -357,6 +400,27 @@ def plot_strategies(ours: pd.DataFrame, paper: pd.DataFrame | None = None, metri
     ax.set_title("accuracy by strategy (mean ± sd over seeds)")
     ax.legend(fontsize="small", ncol=2)
     return ax
+
+
+def setup_lines(runs: pd.DataFrame, data, protocol, seeds: Sequence[int], elapsed: float, script: str,
+                notebook: str, methods: Sequence[str] = ("l1-norm",)) -> list[str]:
+    """The bullet list that heads a results page: what produced it, on which hardware and data,
+    the protocol's deviations, the seeds, and the training time behind it."""
+    from .provenance import hardware, source
+
+    trained = runs.drop_duplicates("key")["seconds"].sum()
+    return [
+        f"Generated by `{script}` (the same `rk.pipeline.run` as `notebooks/{notebook}.ipynb`) with {source()}.",
+        "",
+        f"- hardware: {hardware(data.device)}",
+        f"- dataset: {data.name} ({data.num_train} train / {data.num_test} test images available)",
+        f"- protocol deviations from the paper (ours, paper's): {protocol.deviations(methods=list(methods)) or 'none'}",
+        f"- configs: {', '.join(dict.fromkeys(runs.loc[runs.strategy != 'unpruned', 'config']))}; seeds: {list(seeds)} "
+        f"(n = {len(seeds)} per cell)",
+        f"- training wall time, summed over the {runs['key'].nunique()} distinct runs: {trained / 3600:.2f} h"
+        f" (this call: {elapsed:.0f} s; runs already in the store are loaded, not retrained)",
+        "- metric: final-epoch test top-1 (%); the paper's numbers are CIFAR's, so only the verdicts compare",
+    ]
 
 
 def markdown(table: pd.DataFrame, digits: int = 2) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import Any
 
+import torch
 from torch import nn
 
 from .common import ChannelSelection, Net, PrunableLayer, Spec
@@ -139,7 +140,8 @@ def uniform_cfg(name: str, ratio: float, cfg: list | None = None) -> list:
     spec = _spec(name)
     check_ratio(ratio)
     cfg = spec.default_cfg() if cfg is None else spec.check_cfg(name, cfg)
-    positions = build(name, cfg=cfg).width_positions()
+    with torch.device("meta"):  # the layout only: no memory, no initialisation cost (VGG-11 ImageNet is 133M weights)
+        positions = build(name, cfg=cfg).width_positions()
     if not positions:
         raise ValueError(
             f"uniform ratios are not defined for {name} (it has no prunable widths: its cfg counts channels "
