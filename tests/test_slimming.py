@@ -205,3 +205,37 @@ def test_sparsity_of_the_imagenet_vgg11_reaches_its_classifier():
     assert [(type(h), h.s, h.bn1d) for h in hooks] == [(rk.train.BNL1Penalty, 1e-5, True)]
     gates = {layer.gate for layer in _large("vgg11-imagenet", dtype=torch.float32).prunable_layers()}
     assert {"classifier.1", "classifier.4"} <= gates
+
+
+@pytest.mark.parametrize("model, ratio", [("vgg19", 0.7), ("preresnet164", 0.4)])
+def test_a_sparsity_trained_model_prunes_to_its_masked_twin_and_scratch_trains_that_arch(model, ratio, mini, tmp_path):
+    """End to end through the store: the large model trains with the sparsity hook (a quarter of
+    its widths and a strong s, so it is CPU-cheap and the scales really spread), is pruned at the
+    paper's ratio into a smaller model equal to its masked twin, and the stored Scratch-E/B runs
+    are exactly that architecture, channel selections included."""
+    from rethinkkit import pipeline
+
+    protocol = pipeline.Protocol("fashion-mnist-mini", epochs=2, finetune_epochs=1, train_subset=64,
+                                 test_subset=50, width=0.25)
+    target = pipeline.Target(f"{model}-slim", model, SlimmingSpec(ratio, s=1e-2), "network-slimming")
+    store = rk.runs.Store(tmp_path)
+    pipeline.run(protocol, [target], [0], strategies=["scratch-e", "scratch-b"], data=mini, store=store, progress=False)
+    parent = pipeline.parent_spec(protocol, target)
+    assert parent.hooks == (rk.train.BNL1Penalty(s=1e-2),)
+    large = store.get(parent, 0)
+    pruned = pipeline.pruned_of(large, target, mini)
+    assert pruned.params < large.params and pruned.macs < large.macs
+    if model == "preresnet164":
+        assert "select" in pruned.options  # the threshold reached the block-input selections too
+
+    big = large.load_model().double().eval()
+    small, masked = surgery.extract(big, pruned.kept), surgery.zero_pruned(big, pruned.kept)
+    x = torch.randn(4, 1, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (small(x) - masked(x)).abs().max() <= 1e-10 * masked(x).abs().max().clamp(min=1)
+
+    for name in ("scratch-e", "scratch-b"):
+        spec = pipeline.child_spec(parent, pruned, target, pipeline.strategy(name), protocol, large.macs)
+        trained = store.get(spec, 0).load_model()
+        assert trained.arch["cfg"] == pruned.cfg and trained.arch["options"] == pruned.arch["options"]
+        assert [m.index.tolist() for m in trained.selections()] == [m.index.tolist() for m in pruned.model.selections()]
