@@ -10,37 +10,16 @@ verdicts, the setup: hardware, protocol, seeds, wall time) and <name>.csv (one r
 """
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-import torch
+from results_common import OUT, epochs_table, parser, study
 
 import rethinkkit as rk
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "results"
-
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--configs", nargs="+", default=[c.name for c in rk.paper.configs("cifar10")])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=0, help="0: the paper's")
-    p.add_argument("--finetune-epochs", type=int, default=0, help="0: the paper's")
-    p.add_argument("--train-subset", type=int, default=0, help="0: all training images")
-    p.add_argument("--test-subset", type=int, default=0, help="0: all test images")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--name", required=True, help="file stem under docs/results/")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    data = rk.data.load(args.dataset, root=args.data_root, device=args.device)
-    protocol = rk.pipeline.protocol(data.name, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
-                                    train_subset=args.train_subset, test_subset=args.test_subset)
+    args = parser(__doc__.splitlines()[0], [c.name for c in rk.paper.configs("cifar10")]).parse_args()
+    data, protocol = study(args)
     began = time.perf_counter()
     runs = rk.pipeline.run(protocol, args.configs, args.seeds,
                            strategies=["fine-tune", "scratch-e", "scratch-b", "fine-tune-restart"], data=data)
@@ -50,8 +29,6 @@ def main() -> None:
     restart = rk.report.compare(runs, rk.paper.table("restart"), claim=("scratch-b", "fine-tune-restart"))
     scratch_e = rk.report.compare(runs, rk.paper.table(1), claim=("scratch-e", "fine-tune"))
     best = rk.report.compare(runs, rk.paper.table(1), claim=("scratch-b", "fine-tune"), metric="best_top1")
-    epochs = runs.groupby(["config", "strategy"], sort=False)["epochs"].first().unstack()
-    epochs = epochs.astype("Int64").astype(str).replace("<NA>", "—")
 
     OUT.mkdir(parents=True, exist_ok=True)
     runs.to_csv(OUT / f"{args.name}.csv", index=False)
@@ -62,7 +39,7 @@ def main() -> None:
         "",
         "## Epochs per strategy",
         "",
-        rk.report.markdown(epochs.reset_index()),
+        rk.report.markdown(epochs_table(runs)),
         "",
         "## Ours beside the paper, and the claim (Scratch-B vs fine-tuned, 95% Welch interval)",
         "",

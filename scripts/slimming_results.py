@@ -12,40 +12,20 @@ the store. Writes <name>.md (the comparison with the paper, the verdicts, the se
 """
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import matplotlib
-import torch
+from results_common import OUT, epochs_table, parser, study
 
 import rethinkkit as rk
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "results"
-
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--configs", nargs="+", default=[c.name for c in rk.paper.configs("cifar10", method="network-slimming")])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=0, help="0: the paper's")
-    p.add_argument("--finetune-epochs", type=int, default=0, help="0: the paper's")
-    p.add_argument("--train-subset", type=int, default=0, help="0: all training images")
-    p.add_argument("--test-subset", type=int, default=0, help="0: all test images")
-    p.add_argument("--width", type=float, default=1.0, help="base models' widths times this (1: the paper's)")
+    p = parser(__doc__.splitlines()[0], [c.name for c in rk.paper.configs("cifar10", method="network-slimming")])
     p.add_argument("--sparsity", type=float, default=0.0, help="the large models' s (0: the paper's)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--name", required=True, help="file stem under docs/results/")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     matplotlib.use("Agg")
-
-    data, protocol = rk.pipeline.study(args.dataset, args.data_root or "", False, args.device or "auto", args.epochs,
-                                       args.finetune_epochs, args.train_subset, args.test_subset, width=args.width)
+    data, protocol = study(args)
     targets = rk.pipeline.with_spec(args.configs, s=args.sparsity or None)
     began = time.perf_counter()
     runs = rk.pipeline.run(protocol, targets, args.seeds, strategies=["fine-tune", "scratch-e", "scratch-b"], data=data)
@@ -55,8 +35,6 @@ def main() -> None:
     table = rk.report.compare(runs, paper, claim=("scratch-b", "fine-tune"))
     scratch_e = rk.report.compare(runs, paper, claim=("scratch-e", "fine-tune"))
     best = rk.report.compare(runs, paper, claim=("scratch-b", "fine-tune"), metric="best_top1")
-    epochs = runs.groupby(["config", "strategy"], sort=False)["epochs"].first().unstack()
-    epochs = epochs.astype("Int64").astype(str).replace("<NA>", "—")
     sizes = runs[runs.strategy.isin(["unpruned", "scratch-e"])].groupby("config", sort=False)[["params", "macs"]].mean()
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -81,7 +59,7 @@ def main() -> None:
         "",
         rk.report.markdown(sizes.reset_index(), digits=0),
         "",
-        rk.report.markdown(epochs.reset_index()),
+        rk.report.markdown(epochs_table(runs)),
         "",
         "## Ours beside the paper, and the claim (Scratch-B vs fine-tuned, 95% Welch interval)",
         "",

@@ -226,6 +226,20 @@ def check_widths(name: str, cfg: Any, expected: int, what: str) -> list[int]:
     return [int(value) for value in cfg]
 
 
+def check_pooled(name: str, cfg: Any, default: Sequence, expected: str, what) -> list:
+    """A VGG-style cfg: positive widths, with 'M' (max-pool) exactly where `default` has them.
+    `expected` describes the layout in errors; `what(position)` names an entry's kind."""
+    pools = [i for i, entry in enumerate(default) if entry == "M"]
+    if isinstance(cfg, (str, bytes)) or not isinstance(cfg, (list, tuple)):
+        raise ValueError(f"{name} cfg must be a list of {expected}, got {cfg!r}")
+    if len(cfg) != len(default) or [i for i, entry in enumerate(cfg) if entry == "M"] != pools:
+        raise ValueError(f"{name} cfg needs {expected}, got {list(cfg)}")
+    for position, entry in enumerate(cfg):
+        if entry != "M" and not is_width(entry):
+            raise ValueError(f"{name} cfg[{position}] must be a positive int ({what(position)}) or 'M', got {entry!r}")
+    return [entry if entry == "M" else int(entry) for entry in cfg]
+
+
 def check_selected(name: str, cfg: list[int], available: list[int], positions: list[int]) -> None:
     """A selection cannot keep more channels than its BatchNorm has."""
     for position, width in zip(positions, available):

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .common import Net, PrunableLayer, init_conv_bn_, is_width
+from .common import Net, PrunableLayer, check_pooled, init_conv_bn_
 
 # Standard VGG A/B/D/E without the last max-pool (CIFAR inputs are 32x32, not 224x224).
 DEFAULT_CFGS = {
@@ -46,6 +46,16 @@ def _linear_head(in_features: int, num_classes: int) -> nn.Module:
 HEADS = {"mlp": _mlp_head, "linear": _linear_head}
 
 
+def init_vgg_(model: nn.Module) -> None:
+    """The original VGGs' initialisation: convs Kaiming normal (fan_out), every BatchNorm scale
+    0.5 and shift 0, the classifier's Linears N(0, 0.01) with zero bias."""
+    init_conv_bn_(model, bn_weight=0.5)
+    for module in model.classifier.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            nn.init.zeros_(module.bias)
+
+
 class VGG(Net):
     """VGG with BN for 32x32 inputs; see the module docstring for the cfg and heads."""
 
@@ -69,16 +79,9 @@ class VGG(Net):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AvgPool2d(2)
         self.classifier = HEADS[head](channels, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # Both original codes: BN scale 0.5 (BatchNorm1d included here; the original left
-        # BN1d at PyTorch 0.3's default, uniform(0, 1), whose mean is 0.5), Linear N(0, 0.01).
-        init_conv_bn_(self, bn_weight=0.5)
-        for module in self.classifier.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        # Both CIFAR codes: BN scale 0.5 (BatchNorm1d included here; the L1-norm code left BN1d
+        # at PyTorch 0.3's default, uniform(0, 1), whose mean is 0.5), Linear N(0, 0.01).
+        init_vgg_(self)
 
     def prunable_layers(self) -> list[PrunableLayer]:
         """Every conv: its BN follows it; the next conv, or the classifier's first Linear
@@ -113,17 +116,7 @@ class VGGSpec:
         pools = [i for i, entry in enumerate(default) if entry == "M"]
         expected = (f"{len(default) - len(pools)} conv widths with 'M' at positions {pools} "
                     f"({len(default)} entries, like the default {default})")
-        if isinstance(cfg, (str, bytes)) or not isinstance(cfg, (list, tuple)):
-            raise ValueError(f"{name} cfg must be a list of {expected}, got {cfg!r}")
-        if len(cfg) != len(default) or [i for i, e in enumerate(cfg) if e == "M"] != pools:
-            raise ValueError(f"{name} cfg needs {expected}, got {list(cfg)}")
-        for position, entry in enumerate(cfg):
-            if entry != "M" and not is_width(entry):
-                raise ValueError(
-                    f"{name} cfg[{position}] must be a positive int (a conv width) or 'M', "
-                    f"got {entry!r}"
-                )
-        return [entry if entry == "M" else int(entry) for entry in cfg]
+        return check_pooled(name, cfg, default, expected, lambda position: "a conv width")
 
     def option_defaults(self) -> dict:
         return {"head": self.head}

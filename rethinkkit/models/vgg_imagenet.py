@@ -26,7 +26,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .common import Net, PrunableLayer, init_conv_bn_, is_width
+from .common import Net, PrunableLayer, check_pooled
+from .vgg import init_vgg_
 
 # VGG "A" with BN (torchvision's vgg11_bn layout), then the classifier's two hidden widths.
 DEFAULT_CFG = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M", 4096, 4096]
@@ -72,11 +73,7 @@ class ImageNetVGG(Net):
         )
         # The original: convs Kaiming normal (fan_out), BatchNorm2d and BatchNorm1d scale 0.5
         # and shift 0 (Network Slimming's starting scale), Linear N(0, 0.01) with zero bias.
-        init_conv_bn_(self, bn_weight=0.5)
-        for module in self.classifier.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_vgg_(self)
 
     def prunable_layers(self) -> list[PrunableLayer]:
         """Every conv (gated by the BN after it; the next conv reads it, and the last conv's
@@ -115,15 +112,8 @@ class ImageNetVGGSpec:
         pools = [i for i, entry in enumerate(DEFAULT_CFG) if entry == "M"]
         expected = (f"{len(DEFAULT_CFG)} entries: 8 conv widths with 'M' at positions {pools}, then the "
                     f"classifier's 2 hidden widths (like the default {DEFAULT_CFG})")
-        if isinstance(cfg, (str, bytes)) or not isinstance(cfg, (list, tuple)):
-            raise ValueError(f"{name} cfg must be a list of {expected}, got {cfg!r}")
-        if len(cfg) != len(DEFAULT_CFG) or [i for i, entry in enumerate(cfg) if entry == "M"] != pools:
-            raise ValueError(f"{name} cfg needs {expected}, got {list(cfg)}")
-        for position, entry in enumerate(cfg):
-            if entry != "M" and not is_width(entry):
-                what = "a conv width) or 'M'" if position < FEATURES else "a hidden Linear width)"
-                raise ValueError(f"{name} cfg[{position}] must be a positive int ({what}, got {entry!r}")
-        return [entry if entry == "M" else int(entry) for entry in cfg]
+        return check_pooled(name, cfg, DEFAULT_CFG, expected,
+                            lambda position: "a conv width" if position < FEATURES else "a hidden Linear width")
 
     def option_defaults(self) -> dict:
         return {}
