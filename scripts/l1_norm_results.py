@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from results_common import OUT, epochs_table, parser, study
+from results_common import claim_lines, epochs_table, parser, study
 
 import rethinkkit as rk
 
@@ -25,13 +25,10 @@ def main() -> None:
                            strategies=["fine-tune", "scratch-e", "scratch-b", "fine-tune-restart"], data=data)
     elapsed = time.perf_counter() - began
 
-    table = rk.report.compare(runs, rk.paper.table(1), claim=("scratch-b", "fine-tune"))
     restart = rk.report.compare(runs, rk.paper.table("restart"), claim=("scratch-b", "fine-tune-restart"))
-    scratch_e = rk.report.compare(runs, rk.paper.table(1), claim=("scratch-e", "fine-tune"))
-    best = rk.report.compare(runs, rk.paper.table(1), claim=("scratch-b", "fine-tune"), metric="best_top1")
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(OUT / f"{args.name}.csv", index=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / f"{args.name}.csv", index=False)
     lines = [
         f"# Table 1 (L1-norm filter pruning) on {data.name}",
         "",
@@ -41,17 +38,7 @@ def main() -> None:
         "",
         rk.report.markdown(epochs_table(runs)),
         "",
-        "## Ours beside the paper, and the claim (Scratch-B vs fine-tuned, 95% Welch interval)",
-        "",
-        rk.report.markdown(table.drop(columns=["metric"])),
-        "",
-        rk.report.verdict_summary(table),
-        "",
-        "## Scratch-E vs fine-tuned",
-        "",
-        rk.report.markdown(scratch_e[["config", "scratch-e − fine-tune (ours)", "verdict (ours)",
-                                      "scratch-e − fine-tune (paper)", "verdict (paper)", "agree"]]),
-        "",
+        *claim_lines(runs, rk.paper.table(1)),
         "## The slides' fine-tune-restart row (Scratch-B vs fine-tune-restart)",
         "",
         rk.report.markdown(restart[["config", "fine-tune-restart", "fine-tune-restart (paper)",
@@ -60,12 +47,8 @@ def main() -> None:
         "",
         rk.report.verdict_summary(restart),
         "",
-        "## Best test epoch instead of the final epoch (selects on the test set, as the original scripts)",
-        "",
-        rk.report.markdown(best[["config", "verdict (ours)", "verdict (paper)", "agree"]]),
-        "",
     ]
-    (OUT / f"{args.name}.md").write_text("\n".join(lines))
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

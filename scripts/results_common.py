@@ -30,7 +30,8 @@ def parser(description: str, configs: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--test-subset", type=int, default=0, help="0: all test images")
     p.add_argument("--width", type=float, default=1.0, help="base models' widths times this (1: the paper's)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--name", required=True, help="file stem under docs/results/")
+    p.add_argument("--name", required=True, help="file stem of what is written")
+    p.add_argument("--out", type=Path, default=OUT, help="folder written to (default docs/results/)")
     return p
 
 
@@ -46,3 +47,30 @@ def epochs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Epochs per config (rows) and strategy (columns), "—" where a config has no such run."""
     epochs = runs.groupby(["config", "strategy"], sort=False)["epochs"].first().unstack()
     return epochs.astype("Int64").astype(str).replace("<NA>", "—").reset_index()
+
+
+def claim_lines(runs: pd.DataFrame, paper: pd.DataFrame, figure: str = "") -> list[str]:
+    """Markdown for the paper's claim on `runs`: Scratch-B vs fine-tuned beside the paper with the
+    verdicts (and `figure`, an image file name, under them), Scratch-E vs fine-tuned, and the
+    Scratch-B verdicts on the best test epoch instead of the final one."""
+    table = rk.report.compare(runs, paper, claim=("scratch-b", "fine-tune"))
+    scratch_e = rk.report.compare(runs, paper, claim=("scratch-e", "fine-tune"))
+    best = rk.report.compare(runs, paper, claim=("scratch-b", "fine-tune"), metric="best_top1")
+    return [
+        "## Ours beside the paper, and the claim (Scratch-B vs fine-tuned, 95% Welch interval)",
+        "",
+        rk.report.markdown(table.drop(columns=["metric"])),
+        "",
+        rk.report.verdict_summary(table),
+        "",
+        *([f"![strategies]({figure})", ""] if figure else []),
+        "## Scratch-E vs fine-tuned",
+        "",
+        rk.report.markdown(scratch_e[["config", "scratch-e − fine-tune (ours)", "verdict (ours)",
+                                      "scratch-e − fine-tune (paper)", "verdict (paper)", "agree"]]),
+        "",
+        "## Best test epoch instead of the final epoch (selects on the test set, as the original scripts)",
+        "",
+        rk.report.markdown(best[["config", "verdict (ours)", "verdict (paper)", "agree"]]),
+        "",
+    ]

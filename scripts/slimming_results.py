@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import matplotlib
-from results_common import OUT, epochs_table, parser, study
+from results_common import claim_lines, epochs_table, parser, study
 
 import rethinkkit as rk
 
@@ -32,17 +32,14 @@ def main() -> None:
     elapsed = time.perf_counter() - began
 
     paper = rk.paper.table(4, dataset=rk.paper.compared_dataset(data.name))
-    table = rk.report.compare(runs, paper, claim=("scratch-b", "fine-tune"))
-    scratch_e = rk.report.compare(runs, paper, claim=("scratch-e", "fine-tune"))
-    best = rk.report.compare(runs, paper, claim=("scratch-b", "fine-tune"), metric="best_top1")
     sizes = runs[runs.strategy.isin(["unpruned", "scratch-e"])].groupby("config", sort=False)[["params", "macs"]].mean()
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(OUT / f"{args.name}.csv", index=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / f"{args.name}.csv", index=False)
     curves = rk.report.plot_history(rk.report.history_of(runs, strategy="unpruned"), hue="config")
-    curves.figure.savefig(OUT / f"{args.name}_curves.png", dpi=120, bbox_inches="tight")
+    curves.figure.savefig(args.out / f"{args.name}_curves.png", dpi=120, bbox_inches="tight")
     bars = rk.report.plot_strategies(runs, paper)
-    bars.figure.savefig(OUT / f"{args.name}_strategies.png", dpi=120, bbox_inches="tight")
+    bars.figure.savefig(args.out / f"{args.name}_strategies.png", dpi=120, bbox_inches="tight")
     notes = sorted({n for n in runs["notes"] if n})
     lines = [
         f"# Table 4 (Network Slimming) on {data.name}",
@@ -61,29 +58,13 @@ def main() -> None:
         "",
         rk.report.markdown(epochs_table(runs)),
         "",
-        "## Ours beside the paper, and the claim (Scratch-B vs fine-tuned, 95% Welch interval)",
-        "",
-        rk.report.markdown(table.drop(columns=["metric"])),
-        "",
-        rk.report.verdict_summary(table),
-        "",
-        f"![strategies]({args.name}_strategies.png)",
-        "",
-        "## Scratch-E vs fine-tuned",
-        "",
-        rk.report.markdown(scratch_e[["config", "scratch-e − fine-tune (ours)", "verdict (ours)",
-                                      "scratch-e − fine-tune (paper)", "verdict (paper)", "agree"]]),
-        "",
-        "## Best test epoch instead of the final epoch (selects on the test set, as the original scripts)",
-        "",
-        rk.report.markdown(best[["config", "verdict (ours)", "verdict (paper)", "agree"]]),
-        "",
+        *claim_lines(runs, paper, figure=f"{args.name}_strategies.png"),
         "## Layers the global threshold would have emptied",
         "",
         *(f"- {n}" for n in notes or ["none"]),
         "",
     ]
-    (OUT / f"{args.name}.md").write_text("\n".join(lines))
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -82,6 +82,19 @@ def test_paper_specs_give_the_paper_cfgs(config):
     assert target_cfg(rk.models.build(c.model, num_classes=c.num_classes), c.spec) == list(c.cfg)
 
 
+def test_a_fixed_cfg_on_a_narrower_model_keeps_the_same_fraction_per_layer():
+    """VGG-16-A's cfg is for the paper's VGG-16; at Protocol.width 0.25 each layer keeps the same
+    fraction of the narrower model's filters: 64 -> 32 becomes 16 -> 8, 512 -> 256 becomes 128 -> 64,
+    and a layer the paper keeps whole (128) stays whole (32)."""
+    c = rk.paper.config("vgg16-a")
+    narrow = rk.models.build(c.model, cfg=rk.models.uniform_cfg(c.model, 0.75))
+    cfg = target_cfg(narrow, c.spec)
+    paper_cfg = rk.models.default_cfg(c.model)
+    expected = [e if e == "M" else max(1, int(h * t / p)) for e, h, t, p in zip(c.cfg, narrow.cfg, c.cfg, paper_cfg)]
+    assert cfg == expected and cfg[0] == 8 and cfg[-1] == 64 and cfg[3] == narrow.cfg[3] == 32
+    assert rk.pruning.prune("l1-norm", narrow, c.spec).arch["cfg"] == expected
+
+
 def test_l1_criterion_keeps_the_filters_with_the_largest_l1_norm():
     torch.manual_seed(0)
     model = rk.models.build("resnet20")

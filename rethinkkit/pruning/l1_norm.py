@@ -31,7 +31,9 @@ class L1Spec:
 
     skip: tuple[int, ...] = ()  # layer ids kept at full width (convs counted from the stem, id 1)
     ratios: tuple[float, ...] | None = None  # pruned fraction per resolution stage
-    cfg: tuple | None = None  # a fixed target cfg ('M' entries as in the model's cfg)
+    cfg: tuple | None = None  # a fixed target cfg of the registered model ('M' entries as in its cfg);
+    # on a model whose prunable widths differ from the registered ones (Protocol.width), each
+    # layer keeps the same fraction: int(width * target / registered width), at least 1
     ratio: float | None = None  # one pruned fraction for every prunable layer
 
     def __post_init__(self) -> None:
@@ -67,6 +69,10 @@ def target_cfg(model: nn.Module, spec: L1Spec) -> list:
         if len(target) != len(cfg) or any((a == "M") != (b == "M") for a, b in zip(target, cfg)):
             raise ValueError(f"the target cfg {target} does not match {model.name}'s cfg layout {cfg}")
         prunable = {layer.position for layer in layers}
+        paper = models.default_cfg(model.name) if model.name else cfg
+        for position in prunable:  # a narrower base model (Protocol.width) keeps the same fraction
+            if cfg[position] != paper[position]:
+                target[position] = max(1, int(cfg[position] * target[position] / paper[position]))
         for position, (want, have) in enumerate(zip(target, cfg)):
             if want == have:
                 continue

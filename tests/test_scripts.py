@@ -1,0 +1,45 @@
+"""The scripts that write docs/results/ run end to end on the embedded data (a tiny protocol, one
+seed, a store and an output folder of the test's own), and write every file they promise with one
+row per run and the paper's claim sections. The numbers are meaningless at this size; the path
+is what is tested."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--dataset", "fashion-mnist", "--device", "cpu", "--seeds", "0", "--epochs", "2", "--finetune-epochs", "1",
+        "--train-subset", "64", "--test-subset", "100", "--width", "0.125", "--name", "tiny"]
+CLAIM = ["## Ours beside the paper", "## Scratch-E vs fine-tuned", "## Best test epoch"]
+
+
+def run_script(name: str, args: list[str], tmp_path: Path) -> pd.DataFrame:
+    env = {**os.environ, "RETHINKKIT_STORE": str(tmp_path / "store")}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *TINY, "--out", str(tmp_path / "out"), *args],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    assert all(section in text for section in CLAIM), text
+    assert "docs" not in {p.name for p in tmp_path.iterdir()}
+    return pd.read_csv(tmp_path / "out" / "tiny.csv")
+
+
+def test_l1_norm_results_script(tmp_path):
+    runs = run_script("l1_norm_results.py", ["--configs", "vgg16-a"], tmp_path)
+    assert sorted(runs.strategy) == ["fine-tune", "fine-tune-restart", "scratch-b", "scratch-e", "unpruned"]
+    assert "## The slides' fine-tune-restart row" in (tmp_path / "out" / "tiny.md").read_text()
+
+
+def test_slimming_results_script(tmp_path):
+    sparsity = 0.003
+    runs = run_script("slimming_results.py", ["--configs", "vgg19-p70", "--sparsity", str(sparsity)], tmp_path)
+    assert sorted(runs.strategy) == ["fine-tune", "scratch-b", "scratch-e", "unpruned"]
+    assert set(runs.method.dropna()) == {"network-slimming"}
+    pruned = runs[runs.strategy != "unpruned"]
+    assert (pruned.params < runs[runs.strategy == "unpruned"].params.iloc[0]).all()
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    assert f"sparsity strength s of the large models: {sparsity}" in text
+    for figure in ("tiny_curves.png", "tiny_strategies.png"):
+        assert (tmp_path / "out" / figure).stat().st_size > 1000 and f"({figure})" in text
