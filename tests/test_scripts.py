@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--dataset", "fashion-mnist", "--device", "cpu", "--seeds", "0", "--epochs", "2", "--finetune-epochs", "1",
+TINY = ["--dataset", "fashion-mnist-mini", "--device", "cpu", "--seeds", "0", "--epochs", "2", "--finetune-epochs", "1",
         "--train-subset", "64", "--test-subset", "100", "--width", "0.125", "--name", "tiny"]
 CLAIM = ["## Ours beside the paper", "## Scratch-E vs fine-tuned", "## Best test epoch"]
 
