@@ -298,6 +298,7 @@ def compare(
     paper_stats = paper.set_index(["config", "strategy"])[["mean", "std", "n"]]
     # the paper's columns, then any of ours it lacks (a dataset or config the paper did not report)
     strategies = list(dict.fromkeys([*paper["strategy"], *ours["strategy"]]))
+    paper_configs = set(paper["config"])
     a, b = claim
     rows = []
     for config, group in ours[ours["strategy"] != "unpruned"].groupby("config", sort=False):
@@ -306,7 +307,8 @@ def compare(
         for s in strategies:
             key = (model if s == "unpruned" else config, s)
             row[s] = mean_std(*stats_ours.loc[key]) if key in stats_ours.index else "—"
-            row[f"{s} (paper)"] = mean_std(*paper_stats.loc[key]) if key in paper_stats.index else "—"
+            reported = key in paper_stats.index and config in paper_configs  # not a base model of another dataset's row
+            row[f"{s} (paper)"] = mean_std(*paper_stats.loc[key]) if reported else "—"
         classes = int(group["num_classes"].iloc[0])
         at_chance = _at_chance(stats_ours, {"large model": (model, "unpruned"), f"{a} model": (config, a),
                                             f"{b} model": (config, b)}, classes)

@@ -109,6 +109,20 @@ def test_compare_puts_ours_beside_the_paper_with_verdicts():
         rk.report.compare(ours, rk.paper.table(1), metric="top5")
 
 
+def test_the_papers_unpruned_cell_only_beside_a_config_it_reports():
+    """VGG-19 at 50% is a CIFAR-100 row of Table 4; compared with the CIFAR-10 table, its row
+    has no paper cells at all, not CIFAR-10's unpruned VGG-19 (93.53) beside our unpruned."""
+    ours = _runs({
+        ("vgg19", "unpruned"): [80.0, 81.0],
+        ("vgg19-p70", "fine-tune"): [80.0, 80.5], ("vgg19-p70", "scratch-b"): [81.0, 81.5],
+        ("vgg19-p50", "fine-tune"): [80.0, 80.5], ("vgg19-p50", "scratch-b"): [81.0, 81.5],
+    })
+    table = rk.report.compare(ours, rk.paper.table(4, dataset="cifar10")).set_index("config")
+    assert table.loc["vgg19-p70", "unpruned (paper)"] == "93.53 ± 0.16 (n=5)"
+    assert table.loc["vgg19-p50", "unpruned"] == "80.50 ± 0.71 (n=2)"
+    assert (table.loc["vgg19-p50", [c for c in table.columns if c.endswith("(paper)")]] == "—").all()
+
+
 def test_single_runs_get_no_interval():
     ours = _runs({("resnet56-a", "fine-tune"): [92.0], ("resnet56-a", "scratch-b"): [93.0]})
     table = rk.report.compare(ours, rk.paper.table(1))
