@@ -304,11 +304,11 @@ def compare(
     for config, group in ours[ours["strategy"] != "unpruned"].groupby("config", sort=False):
         model = group["model"].iloc[0]
         row = {"dataset": group["dataset"].iloc[0] if "dataset" in group else "", "model": model, "config": config}
+        reported = config in paper_configs  # else its base model's paper cell is another dataset's
         for s in strategies:
             key = (model if s == "unpruned" else config, s)
             row[s] = mean_std(*stats_ours.loc[key]) if key in stats_ours.index else "—"
-            reported = key in paper_stats.index and config in paper_configs  # not a base model of another dataset's row
-            row[f"{s} (paper)"] = mean_std(*paper_stats.loc[key]) if reported else "—"
+            row[f"{s} (paper)"] = mean_std(*paper_stats.loc[key]) if reported and key in paper_stats.index else "—"
         classes = int(group["num_classes"].iloc[0])
         at_chance = _at_chance(stats_ours, {"large model": (model, "unpruned"), f"{a} model": (config, a),
                                             f"{b} model": (config, b)}, classes)
