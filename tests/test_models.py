@@ -15,7 +15,8 @@ from rethinkkit.models.resnet import BasicBlock, ShortcutA
 
 ALL = [
     "densenet40", "densenet_bc100", "preresnet110", "preresnet164", "preresnet56", "resnet110", "resnet20",
-    "resnet32", "resnet34", "resnet56", "vgg11", "vgg11-imagenet", "vgg13", "vgg16", "vgg19",
+    "resnet32", "resnet34", "resnet50", "resnet56", "vgg11", "vgg11-imagenet", "vgg13", "vgg16", "vgg16_bn", "vgg19",
+    "vgg19_bn",
 ]
 UNIFORM = [name for name in ALL if not name.startswith("densenet")]
 
@@ -439,3 +440,57 @@ def test_from_arch_rejects_malformed_arch():
         models.from_arch({"name": "resnet20"})
     with pytest.raises(ValueError, match="arch must be a dict with the keys"):
         models.from_arch({**models.build("resnet20").arch, "extra": 1})
+
+
+# Parameter counts of the weight-level and lottery-ticket codes' models at 10 classes, measured
+# by building the original model files (cifar/weight-level/models/cifar/{vgg,preresnet,densenet}.py,
+# cifar/lottery-ticket/weight-level/models/cifar/{vgg,resnet}.py) under PyTorch 2.14 on 2026-12-04.
+# The original README builds its "DenseNet-BC-100" with `--depth 100 --compressionRate 2` and no
+# bottleneck argument, i.e. BasicBlock layers (4,068,490 parameters); the paper names DenseNet-BC-100,
+# which the bottleneck variant is (769,162): we follow the paper.
+ORIGINAL_PARAMS = {"vgg19_bn": 20_040_522, "vgg16_bn": 14_728_266, "preresnet110": 1_146_842,
+                   "densenet_bc100": 769_162, "resnet50": 758_554}
+
+
+@pytest.mark.parametrize("name, params", ORIGINAL_PARAMS.items())
+def test_weight_level_models_match_the_original_parameter_counts(name, params):
+    assert sum(p.numel() for p in models.build(name).parameters()) == params
+
+
+def test_bearpaw_vgg_has_conv_biases_and_fan_in_init():
+    """bearpaw's VGG: convs with bias, N(0, sqrt(2 / (9 * C_in))); the slimming VGG: no bias, fan_out."""
+    torch.manual_seed(0)
+
+    def widening(name):  # the first 256 -> 512 conv: fan_in 9*256, fan_out 9*512
+        return next(m for m in models.build(name).features.modules()
+                    if isinstance(m, torch.nn.Conv2d) and (m.in_channels, m.out_channels) == (256, 512))
+
+    conv = widening("vgg19_bn")
+    assert conv.bias is not None and torch.count_nonzero(conv.bias) == 0
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (9 * 256)), rel=0.01)
+    slim = widening("vgg19")
+    assert slim.bias is None
+    assert slim.weight.std().item() == pytest.approx(math.sqrt(2 / (9 * 512)), rel=0.01)
+
+
+@pytest.mark.parametrize("name, init, gamma", [
+    ("vgg19", "network-slimming", 0.5), ("preresnet164", "network-slimming", 0.5),
+    ("densenet40", "network-slimming", 0.5), ("vgg16", "network-slimming", 0.5),
+    ("vgg19_bn", "weight-level-vgg", 1.0), ("vgg16_bn", "weight-level-vgg", 1.0),
+    ("preresnet110", "weight-level", 1.0), ("densenet_bc100", "weight-level", 1.0), ("resnet50", "weight-level", 1.0),
+    ("resnet56", "resnet", 1.0),
+])
+def test_initialisation_is_a_named_property(name, init, gamma):
+    model = models.build(name)
+    assert model.init.name == init and model.init.bn_weight == gamma
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            assert torch.all(module.weight == gamma) and torch.all(module.bias == 0)
+    assert models.from_arch(model.arch).init == model.init
+
+
+def test_resnet50_is_the_lottery_codes_basic_block_resnet():
+    model = models.build("resnet50")
+    assert model.cfg == [16] * 8 + [32] * 8 + [64] * 8
+    assert isinstance(model.layer2[0].downsample[0], torch.nn.Conv2d)  # projection shortcut, not option A
+    assert isinstance(model.layer1[0].downsample, torch.nn.Identity)

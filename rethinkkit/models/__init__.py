@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import ChannelSelection, Net, PrunableLayer, Spec
+from .common import (RESNET_INIT, SLIMMING_INIT, WEIGHT_LEVEL_INIT, WEIGHT_LEVEL_VGG_INIT, ChannelSelection, Init,
+                     Net, PrunableLayer, Spec)
 from .densenet import DenseNet, DenseNetSpec
 from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec
@@ -23,7 +24,7 @@ from .vgg import VGG, VGGSpec
 from .vgg_imagenet import ImageNetVGG, ImageNetVGGSpec
 
 __all__ = [
-    "ChannelSelection", "DenseNet", "ImageNetResNet", "ImageNetVGG", "Net", "PreResNet", "PrunableLayer", "ResNet",
+    "ChannelSelection", "DenseNet", "Init", "ImageNetResNet", "ImageNetVGG", "Net", "PreResNet", "PrunableLayer", "ResNet",
     "Spec", "VGG",
     "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "option_defaults", "register",
     "uniform_cfg",
@@ -43,17 +44,23 @@ register("vgg11", VGGSpec(depth=11, head="linear"))
 register("vgg13", VGGSpec(depth=13, head="linear"))
 register("vgg16", VGGSpec(depth=16, head="mlp"))  # L1-norm pruning's VGG-16 (Li et al. 2017)
 register("vgg19", VGGSpec(depth=19, head="linear"))  # Network Slimming's VGG-19 (Liu et al. 2017)
+# bearpaw's VGGs of the weight-level and lottery-ticket codes (Table 6: VGG-19; Section 6: VGG-16)
+register("vgg16_bn", VGGSpec(depth=16, init=WEIGHT_LEVEL_VGG_INIT, conv_bias=True))
+register("vgg19_bn", VGGSpec(depth=19, init=WEIGHT_LEVEL_VGG_INIT, conv_bias=True))
 register("resnet20", ResNetSpec(depth=20))
 register("resnet32", ResNetSpec(depth=32))
 register("resnet56", ResNetSpec(depth=56))
 register("resnet110", ResNetSpec(depth=110))
+# The lottery-ticket code's CIFAR "ResNet-50" (Table 9): basic blocks, n = 8, projection shortcuts
+register("resnet50", ResNetSpec(depth=50, shortcut="projection", init=WEIGHT_LEVEL_INIT))
 register("resnet34", ImageNetResNetSpec())  # L1-norm pruning's ImageNet ResNet-34 (Li et al. 2017)
 register("vgg11-imagenet", ImageNetVGGSpec())  # Network Slimming's ImageNet VGG-11 (Liu et al. 2017)
 register("preresnet56", PreResNetSpec(depth=56))  # n=6, the slimming code's resnet(depth=56); Table 13
-register("preresnet110", PreResNetSpec(depth=110))
+register("preresnet110", PreResNetSpec(depth=110, init=WEIGHT_LEVEL_INIT))  # the weight-level code's (Table 6)
 register("preresnet164", PreResNetSpec(depth=164))
 register("densenet40", DenseNetSpec(depth=40, growth=12, bottleneck=False, compression=1.0))
-register("densenet_bc100", DenseNetSpec(depth=100, growth=12, bottleneck=True, compression=0.5))
+register("densenet_bc100", DenseNetSpec(depth=100, growth=12, bottleneck=True, compression=0.5,
+                                        init=WEIGHT_LEVEL_INIT))  # the weight-level code's (Table 6)
 
 
 def names() -> list[str]:

@@ -6,6 +6,7 @@
   check, build options, how to build).
 - `PrunableLayer`: the one description of what structured pruning may shrink.
 - `ChannelSelection`: Network Slimming's channel-selection layer, as an index buffer.
+- `Init`: how an original code initialised a family (a named property, `model.init`).
 - `check_widths`, `kaiming_fan_out_`, `init_conv_bn_`: helpers the families share.
 """
 
@@ -250,20 +251,51 @@ def check_selected(name: str, cfg: list[int], available: list[int], positions: l
             )
 
 
+@dataclass(frozen=True)
+class Init:
+    """How an original code initialises a model: BN scales, and the Kaiming fan of the convs
+    (biases and BN shifts are always 0). Every registered model names its `Init` (`model.init`),
+    so the difference between the structured codes and the weight-level ones is data, tested."""
+
+    name: str
+    bn_weight: float  # every BatchNorm scale (gamma) at initialisation
+    conv_fan: str = "out"  # convs N(0, sqrt(2 / fan)): "out" = k*k*C_out, "in" = k*k*C_in
+
+    def __post_init__(self) -> None:
+        if self.conv_fan not in ("in", "out"):
+            raise ValueError(f"Init.conv_fan is 'in' or 'out', got {self.conv_fan!r}")
+
+
+# The original codes' initialisations (REFERENCE.md, "Init"):
+SLIMMING_INIT = Init("network-slimming", bn_weight=0.5)  # Liu et al.'s VGG/PreResNet/DenseNet; the L1-norm VGG
+RESNET_INIT = Init("resnet", bn_weight=1.0)  # Li et al.'s CIFAR ResNets, torchvision's ImageNet ResNet
+# bearpaw's pytorch-classification models of the weight-level and lottery-ticket codes:
+WEIGHT_LEVEL_INIT = Init("weight-level", bn_weight=1.0)  # PreResNet, DenseNet, ResNet: fan_out, gamma 1
+WEIGHT_LEVEL_VGG_INIT = Init("weight-level-vgg", bn_weight=1.0, conv_fan="in")  # its VGG: n = k*k*in_channels
+
+
+def kaiming_(weight: torch.Tensor, fan: str = "out") -> None:
+    """Normal(0, sqrt(2 / n)) with n = k*k*out_channels ("out") or k*k*in_channels ("in"):
+    the init the original codes write by hand."""
+    n = weight.shape[0 if fan == "out" else 1] * math.prod(weight.shape[2:])
+    with torch.no_grad():
+        weight.normal_(0.0, math.sqrt(2.0 / n))
+
+
 def kaiming_fan_out_(weight: torch.Tensor) -> None:
     """Normal(0, sqrt(2 / (k*k*out_channels))): the init both original codes write by hand."""
-    fan_out = weight.shape[0] * math.prod(weight.shape[2:])
-    with torch.no_grad():
-        weight.normal_(0.0, math.sqrt(2.0 / fan_out))
+    kaiming_(weight, "out")
 
 
-def init_conv_bn_(model: nn.Module, bn_weight: float) -> None:
-    """Convs Kaiming normal (fan_out), BN scale `bn_weight` and shift 0; Linear untouched."""
+def init_conv_bn_(model: nn.Module, init: Init) -> None:
+    """Convs Kaiming normal (`init.conv_fan`), bias 0; BN scale `init.bn_weight`, shift 0;
+    Linear untouched. Records `model.init`."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
-            kaiming_fan_out_(module.weight)
+            kaiming_(module.weight, init.conv_fan)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.constant_(module.weight, bn_weight)
+            nn.init.constant_(module.weight, init.bn_weight)
             nn.init.zeros_(module.bias)
+    model.init = init

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ChannelSelection, Net, PrunableLayer, check_selected, check_widths, init_conv_bn_
+from .common import ChannelSelection, Net, PrunableLayer, check_selected, check_widths, init_conv_bn_, SLIMMING_INIT, Init
 
 BLOCKS = 3
 BOTTLENECK_FACTOR = 4  # a bottleneck layer's conv1x1 gives 4*growth channels
@@ -94,7 +94,7 @@ class DenseNet(Net):
 
     def __init__(self, cfg: list, num_classes: int = 10, in_channels: int = 3, growth: int = 12,
                  bottleneck: bool = False, compression: float = 1.0,
-                 select: Sequence[Sequence[int]] | None = None) -> None:
+                 select: Sequence[Sequence[int]] | None = None, init: Init = SLIMMING_INIT) -> None:
         if len(cfg) % BLOCKS or len(cfg) < 2 * BLOCKS:
             raise ValueError(
                 f"DenseNet cfg needs 3*(layers+1) entries (per block its layers, then the "
@@ -117,8 +117,9 @@ class DenseNet(Net):
         self.bn = nn.BatchNorm2d(widths[-1])
         self.select = ChannelSelection(widths[-1], cfg[-1])
         self.fc = nn.Linear(cfg[-1], num_classes)
-        # Network Slimming: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 0.5, Linear default.
-        init_conv_bn_(self, bn_weight=0.5)
+        # Network Slimming: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 0.5, Linear default;
+        # the weight-level code (bearpaw): the same with BN scale 1 (`init`).
+        init_conv_bn_(self, init)
         self.set_selection(select)
 
     def prunable_layers(self) -> list[PrunableLayer]:
@@ -154,6 +155,7 @@ class DenseNetSpec:
     """A named CIFAR DenseNet: depth, growth rate, bottleneck layers, transition compression."""
 
     depth: int
+    init: Init = SLIMMING_INIT  # the original code's (the weight-level models: WEIGHT_LEVEL_INIT)
     growth: int = 12
     bottleneck: bool = False
     compression: float = 1.0
@@ -184,5 +186,5 @@ class DenseNetSpec:
         return {"select": None}
 
     def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> DenseNet:
-        return DenseNet(cfg, num_classes, in_channels, growth=self.growth,
+        return DenseNet(cfg, num_classes, in_channels, init=self.init, growth=self.growth,
                         bottleneck=self.bottleneck, compression=self.compression, **options)

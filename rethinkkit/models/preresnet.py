@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ChannelSelection, Net, PrunableLayer, check_selected, check_widths, init_conv_bn_
+from .common import ChannelSelection, Net, PrunableLayer, check_selected, check_widths, init_conv_bn_, SLIMMING_INIT, Init
 
 EXPANSION = 4  # bottleneck output = 4 * planes
 STAGE_PLANES = (16, 32, 64)
@@ -76,7 +76,7 @@ class PreResNet(Net):
     """
 
     def __init__(self, cfg: list, num_classes: int = 10, in_channels: int = 3,
-                 select: Sequence[Sequence[int]] | None = None) -> None:
+                 select: Sequence[Sequence[int]] | None = None, init: Init = SLIMMING_INIT) -> None:
         if len(cfg) % 9 != 1:
             raise ValueError(
                 f"PreResNet cfg needs 9n+1 entries (3 per block, then 1), got {len(cfg)}"
@@ -96,8 +96,9 @@ class PreResNet(Net):
         self.bn = nn.BatchNorm2d(channels)
         self.select = ChannelSelection(channels, cfg[-1])
         self.fc = nn.Linear(cfg[-1], num_classes)
-        # Network Slimming: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 0.5, Linear default.
-        init_conv_bn_(self, bn_weight=0.5)
+        # Network Slimming: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 0.5, Linear default;
+        # the weight-level code (bearpaw): the same with BN scale 1 (`init`).
+        init_conv_bn_(self, init)
         self.set_selection(select)
 
     def prunable_layers(self) -> list[PrunableLayer]:
@@ -132,6 +133,7 @@ class PreResNetSpec:
     """A named bottleneck PreResNet depth (9n+2)."""
 
     depth: int
+    init: Init = SLIMMING_INIT  # the original code's (the weight-level models: WEIGHT_LEVEL_INIT)
 
     @property
     def n(self) -> int:
@@ -159,4 +161,4 @@ class PreResNetSpec:
         return {"select": None}
 
     def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> PreResNet:
-        return PreResNet(cfg, num_classes, in_channels, **options)
+        return PreResNet(cfg, num_classes, in_channels, init=self.init, **options)

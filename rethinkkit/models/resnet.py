@@ -10,6 +10,11 @@ Shortcuts are option A: a parameter-free identity that, where a block changes re
 or width, pools by 2 and zero-pads the new channels. The original pools with a 2x2
 average (`shortcut="avgpool"`, the default); He et al.'s option A takes every second
 pixel (`shortcut="subsample"`).
+
+The lottery-ticket code's CIFAR "ResNet-50" (`cifar/lottery-ticket/weight-level/models/cifar/
+resnet.py`, `--depth 50`) is this family at n = 8: its bottleneck starts at depth 54, so
+depth 50 builds basic blocks, with projection shortcuts (conv1x1 + BN,
+`shortcut="projection"`) and BN scale 1.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import Net, PrunableLayer, check_widths, init_conv_bn_
+from .common import RESNET_INIT, WEIGHT_LEVEL_INIT, Init, Net, PrunableLayer, check_widths, init_conv_bn_
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -34,6 +39,15 @@ def _subsample(x: Tensor, stride: int) -> Tensor:
 
 
 SHORTCUT_POOLS = {"avgpool": _avgpool, "subsample": _subsample}
+SHORTCUTS = (*SHORTCUT_POOLS, "projection")
+
+
+def projection(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """He et al.'s option-B shortcut, as torchvision: conv1x1(stride) + BN."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
 
 
 class ShortcutA(nn.Module):
@@ -96,11 +110,9 @@ class ResNet(Net):
     """CIFAR ResNet with basic blocks; `cfg` holds the 3n inner widths (see module docstring)."""
 
     def __init__(self, cfg: list, num_classes: int = 10, in_channels: int = 3,
-                 shortcut: str = "avgpool") -> None:
-        if shortcut not in SHORTCUT_POOLS:
-            raise ValueError(
-                f"ResNet shortcut must be one of {sorted(SHORTCUT_POOLS)}, got {shortcut!r}"
-            )
+                 shortcut: str = "avgpool", init: Init = RESNET_INIT) -> None:
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"ResNet shortcut must be one of {sorted(SHORTCUTS)}, got {shortcut!r}")
         if len(cfg) % 3:
             raise ValueError(
                 f"ResNet cfg needs 3n inner widths (n blocks per stage), got {len(cfg)}"
@@ -114,15 +126,17 @@ class ResNet(Net):
             blocks = []
             for i, inner in enumerate(cfg[stage * n:(stage + 1) * n]):
                 stride = 2 if stage > 0 and i == 0 else 1
-                downsample = (ShortcutA(channels, width, stride, shortcut)
-                              if changes_shape(channels, width, stride) else None)
+                downsample = None
+                if changes_shape(channels, width, stride):
+                    downsample = (projection(channels, width, stride) if shortcut == "projection"
+                                  else ShortcutA(channels, width, stride, shortcut))
                 blocks.append(BasicBlock(channels, inner, width, stride, downsample))
                 channels = width
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(channels, num_classes)
         # The original: convs N(0, sqrt(2 / (k*k*out_channels))), BN scale 1, Linear left at
         # PyTorch's default (the same uniform(+-1/sqrt(fan_in)) in 0.3 and now).
-        init_conv_bn_(self, bn_weight=1.0)
+        init_conv_bn_(self, init)
 
     def prunable_layers(self) -> list[PrunableLayer]:
         """The first conv of every block (Li et al. prune only that one, so the residual
@@ -146,9 +160,11 @@ class ResNet(Net):
 
 @dataclass(frozen=True)
 class ResNetSpec:
-    """A named CIFAR ResNet depth (6n+2)."""
+    """A named CIFAR ResNet depth (6n+2), its default shortcut and initialisation."""
 
     depth: int
+    shortcut: str = "avgpool"
+    init: Init = RESNET_INIT
 
     @property
     def blocks(self) -> int:
@@ -162,7 +178,7 @@ class ResNetSpec:
         return check_widths(name, cfg, self.blocks, "inner widths (one per block)")
 
     def option_defaults(self) -> dict:
-        return {"shortcut": "avgpool"}
+        return {"shortcut": self.shortcut}
 
     def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> ResNet:
-        return ResNet(cfg, num_classes, in_channels, **options)
+        return ResNet(cfg, num_classes, in_channels, init=self.init, **options)

@@ -22,19 +22,11 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import Net, PrunableLayer, check_widths, init_conv_bn_
-from .resnet import BasicBlock, changes_shape
+from .common import RESNET_INIT, Net, PrunableLayer, check_widths, init_conv_bn_
+from .resnet import BasicBlock, changes_shape, projection
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGE_BLOCKS = (3, 4, 6, 3)  # ResNet-34
-
-
-def projection(in_channels: int, out_channels: int, stride: int) -> nn.Module:
-    """He et al.'s option-B shortcut, as torchvision: conv1x1(stride) + BN."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
-        nn.BatchNorm2d(out_channels),
-    )
 
 
 def _blocks() -> list[tuple[int, int]]:
@@ -71,7 +63,7 @@ class ImageNetResNet(Net):
         self.fc = nn.Linear(channels, num_classes)
         # torchvision (and the original): convs kaiming_normal_(fan_out, relu) =
         # N(0, sqrt(2 / (k*k*out_channels))), BN scale 1 and shift 0, Linear at PyTorch's default.
-        init_conv_bn_(self, bn_weight=1.0)
+        init_conv_bn_(self, RESNET_INIT)
 
     def prunable_layers(self) -> list[PrunableLayer]:
         """The first conv of every block; block b's first conv is Li et al.'s layer id 2 + 2b

@@ -7,6 +7,11 @@ the classifier. The two original codes differ only in the classifier:
 
 - "mlp" (L1-norm pruning, Li et al. 2017): Linear(cfg[-1], 512)-BN1d-ReLU-Linear(512, classes);
 - "linear" (Network Slimming, Liu et al. 2017): Linear(cfg[-1], classes).
+
+The weight-level and lottery-ticket codes use bearpaw's `vgg16_bn`/`vgg19_bn`
+(`cifar/weight-level/models/cifar/vgg.py`): the "linear" head, convs *with* bias, convs
+N(0, sqrt(2 / (k*k*in_channels))) and BN scale 1 -- registered as `vgg16_bn`/`vgg19_bn`
+(`VGGSpec.init`, `VGGSpec.conv_bias`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .common import Net, PrunableLayer, check_pooled, init_conv_bn_
+from .common import SLIMMING_INIT, Init, Net, PrunableLayer, check_pooled, init_conv_bn_
 
 # Standard VGG A/B/D/E without the last max-pool (CIFAR inputs are 32x32, not 224x224).
 DEFAULT_CFGS = {
@@ -46,10 +51,11 @@ def _linear_head(in_features: int, num_classes: int) -> nn.Module:
 HEADS = {"mlp": _mlp_head, "linear": _linear_head}
 
 
-def init_vgg_(model: nn.Module) -> None:
-    """The original VGGs' initialisation: convs Kaiming normal (fan_out), every BatchNorm scale
-    0.5 and shift 0, the classifier's Linears N(0, 0.01) with zero bias."""
-    init_conv_bn_(model, bn_weight=0.5)
+def init_vgg_(model: nn.Module, init: Init = SLIMMING_INIT) -> None:
+    """The original VGGs' initialisation: convs Kaiming normal, BatchNorm scales as `init`
+    says (the structured codes: fan_out and 0.5), shifts 0, the classifier's Linears
+    N(0, 0.01) with zero bias."""
+    init_conv_bn_(model, init)
     for module in model.classifier.modules():
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, 0.0, 0.01)
@@ -60,7 +66,7 @@ class VGG(Net):
     """VGG with BN for 32x32 inputs; see the module docstring for the cfg and heads."""
 
     def __init__(self, cfg: list, num_classes: int = 10, in_channels: int = 3,
-                 head: str = "linear") -> None:
+                 head: str = "linear", init: Init = SLIMMING_INIT, conv_bias: bool = False) -> None:
         if head not in HEADS:
             raise ValueError(f"VGG head must be one of {sorted(HEADS)}, got {head!r}")
         super().__init__(cfg, num_classes, in_channels, {"head": head})
@@ -71,7 +77,7 @@ class VGG(Net):
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 layers += [
-                    nn.Conv2d(channels, entry, kernel_size=3, padding=1, bias=False),
+                    nn.Conv2d(channels, entry, kernel_size=3, padding=1, bias=conv_bias),
                     nn.BatchNorm2d(entry),
                     nn.ReLU(inplace=True),
                 ]
@@ -79,9 +85,9 @@ class VGG(Net):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AvgPool2d(2)
         self.classifier = HEADS[head](channels, num_classes)
-        # Both CIFAR codes: BN scale 0.5 (BatchNorm1d included here; the L1-norm code left BN1d
-        # at PyTorch 0.3's default, uniform(0, 1), whose mean is 0.5), Linear N(0, 0.01).
-        init_vgg_(self)
+        # Both structured CIFAR codes: BN scale 0.5 (BatchNorm1d included here; the L1-norm code
+        # left BN1d at PyTorch 0.3's default, uniform(0, 1), whose mean is 0.5), Linear N(0, 0.01).
+        init_vgg_(self, init)
 
     def prunable_layers(self) -> list[PrunableLayer]:
         """Every conv: its BN follows it; the next conv, or the classifier's first Linear
@@ -103,10 +109,13 @@ class VGG(Net):
 
 @dataclass(frozen=True)
 class VGGSpec:
-    """A named VGG depth (11/13/16/19) and its default classifier head."""
+    """A named VGG depth (11/13/16/19), its default classifier head, its original code's
+    initialisation and whether its convs have a bias."""
 
     depth: int
     head: str = "linear"
+    init: Init = SLIMMING_INIT
+    conv_bias: bool = False
 
     def default_cfg(self) -> list:
         return list(DEFAULT_CFGS[self.depth])
@@ -122,4 +131,4 @@ class VGGSpec:
         return {"head": self.head}
 
     def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> VGG:
-        return VGG(cfg, num_classes, in_channels, **options)
+        return VGG(cfg, num_classes, in_channels, init=self.init, conv_bias=self.conv_bias, **options)
