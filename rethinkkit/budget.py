@@ -36,14 +36,25 @@ def scratch_e(recipe: Recipe = Recipe()) -> Recipe:
     return recipe
 
 
-def scratch_b(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), rule: Rule = "cifar") -> Recipe:
+def _check_cap(cap: float) -> float:
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (cap == 0 or cap >= 1):
+        raise ValueError(f"a budget cap is a MACs ratio >= 1, or 0 for none; got {cap!r}")
+    return cap
+
+
+def scratch_b(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), rule: Rule = "cifar",
+              cap: float = 0.0) -> Recipe:
     """Scratch-B: the recipe with epochs stretched to the large model's compute budget.
 
     cifar:    E = int(epochs * base/pruned); milestones at int(0.5 E), int(0.75 E)
     imagenet: ratio >= 2 -> E = 2 * epochs (180: drops every 60); else int(epochs * ratio)
               (drops every E/3) -- less compute than the large model when the ratio > 2.
+    cap:      the MACs ratio is first capped at `cap` (0: no cap, the paper's CIFAR rule;
+              a cap is a deviation, e.g. for 95%-sparse models on a small machine).
     """
     ratio = macs_ratio(base_macs, pruned_macs)
+    if _check_cap(cap):
+        ratio = min(ratio, cap)
     if rule == "cifar":
         epochs = int(recipe.epochs * ratio)
     elif rule == "imagenet":
@@ -53,9 +64,22 @@ def scratch_b(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), r
     return dataclasses.replace(recipe, epochs=epochs)
 
 
-def describe(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), rule: Rule = "cifar") -> dict:
-    """One row for a budget table: the ratio and both scratch schedules."""
-    b = scratch_b(base_macs, pruned_macs, recipe, rule)
+def capped(base_macs: float, pruned_macs: float, rule: Rule = "cifar", cap: float = 0.0) -> str:
+    """Whether Scratch-B's epochs are capped, and why ("no" when they follow the ratio)."""
+    ratio = macs_ratio(base_macs, pruned_macs)
+    if _check_cap(cap) and ratio > cap:
+        return f"yes: the MACs ratio {ratio:.2f} is capped at {cap:g} (a deviation from the paper's rule)"
+    if rule == "imagenet" and ratio > 2:
+        return f"yes: the paper's ImageNet rule trains a ratio of {ratio:.2f} (>= 2) for twice the epochs only"
+    if rule == "cifar":
+        return f"no: the paper's CIFAR rule has no cap (ratio {ratio:.2f})"
+    return f"no: ratio {ratio:.2f}"
+
+
+def describe(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), rule: Rule = "cifar",
+             cap: float = 0.0) -> dict:
+    """One row for a budget table: the ratio, both scratch schedules, and whether Scratch-B is capped."""
+    b = scratch_b(base_macs, pruned_macs, recipe, rule, cap)
     return {
         "base_macs": base_macs,
         "pruned_macs": pruned_macs,
@@ -64,4 +88,5 @@ def describe(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), ru
         "scratch_e_milestones": recipe.milestone_epochs,
         "scratch_b_epochs": b.epochs,
         "scratch_b_milestones": b.milestone_epochs,
+        "capped": capped(base_macs, pruned_macs, rule, cap),
     }

@@ -9,7 +9,12 @@ Pruned architectures here are the paper's pruning targets:
   Slimming", ICCV 2017), Table 4: a prune ratio over all channels; the cfg is an output of
   pruning, so it is not data here;
 - Appendix C's aggressive targets (Tables 13 and 14): both methods at ratios beyond their
-  original papers'.
+  original papers';
+- unstructured magnitude pruning (Han et al. 2015), Table 6 and Appendix C's Table 15: a
+  fraction of all conv weights zeroed by one global threshold;
+- the lottery-ticket comparisons of Section 6 (Frankle & Carbin 2019): Table 8 on Table 1's
+  L1-norm targets, Table 9 on one-shot magnitude pruning, each at the initial learning
+  rates 0.1 ("8a", "9a") and 0.01 ("8b", "9b").
 
 Reported accuracies are top-1 test accuracy in %, mean and std over 5 seeds on CIFAR,
 single runs on ImageNet.
@@ -28,8 +33,9 @@ from typing import NamedTuple
 import pandas as pd
 
 from . import pruning
-from .pruning import L1Spec, SlimmingSpec
+from .pruning import L1Spec, MagnitudeSpec, SlimmingSpec
 from .pruning.l1_norm import LI_2017
+from .pruning.magnitude import HAN_2015
 from .pruning.network_slimming import LIU_2017
 
 LIU_2019 = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019"
@@ -116,6 +122,11 @@ def _slimming(model: str, percent: int, datasets, ratio_from: str = LIU_2017) ->
     return _at_ratio(model, percent, datasets, "network-slimming", SlimmingSpec(ratio=percent / 100), citation)
 
 
+def _magnitude(model: str, percent: int, datasets, citation: str = LIU_2019 + ", Table 6") -> PrunedConfig:
+    return _at_ratio(model, percent, datasets, "magnitude", MagnitudeSpec(ratio=percent / 100),
+                     f"{HAN_2015}; the ratio from {citation}")
+
+
 SKIP_34 = (2, 8, 14, 16, 26, 28, 30, 32)  # Li et al.: layers sensitive to pruning stay whole
 BOTH_CIFAR = ("cifar10", "cifar100")
 CONFIGS = {
@@ -184,6 +195,17 @@ CONFIGS = {
         # whole and remove 75%, short of the table's ratio. Not checked against the original's 90% run.
         _at_ratio("resnet56", 90, "cifar10", "l1-norm", L1Spec(ratios=(0.9, 0.9, 0.9)),
                   f"{LI_2017}; the ratio from {LIU_2019}, Table 14"),
+        # Table 6: unstructured magnitude pruning, a fraction of all conv weights; CIFAR-10 at
+        # 30/80/95%, CIFAR-100 at 30/50/95%; ImageNet (the weight-level code prunes torchvision's
+        # vgg16_bn and resnet50) at 30/60%. 95% on VGG-19 is also Appendix C's Table 15.
+        *(_magnitude(model, percent, on) for model in ("vgg19_bn", "preresnet110", "densenet_bc100")
+          for percent, on in ((30, BOTH_CIFAR), (80, "cifar10"), (50, "cifar100"), (95, BOTH_CIFAR))),
+        *(_magnitude(model, percent, "imagenet") for model in ("vgg16_bn-imagenet", "resnet50-imagenet")
+          for percent in (30, 60)),
+        # Table 9 (Section 6): one-shot magnitude pruning of the lottery-ticket code's VGG-16 and
+        # CIFAR ResNet-50, winning ticket vs random init
+        *(_magnitude(model, percent, "cifar10", LIU_2019 + ", Table 9") for model in ("vgg16_bn", "resnet50")
+          for percent in (20, 40, 60, 80, 95)),
     )
 }
 
@@ -196,8 +218,8 @@ def config(name: str) -> PrunedConfig:
     return CONFIGS[key]
 
 
-# The main text's tables (Sections 4.1, 4.2); Appendix C's aggressive targets are in Tables 13 and 14
-MAIN_TABLES = ("1", "4")
+# The main text's tables of Section 4 (4.1, 4.2, 4.3); Appendix C's aggressive targets are in Tables 13-15
+MAIN_TABLES = ("1", "4", "6")
 
 
 def configs(dataset: str | None = None, method: str | None = "l1-norm",
@@ -205,9 +227,9 @@ def configs(dataset: str | None = None, method: str | None = "l1-norm",
     """The predefined configs, filtered; None in a filter means any.
 
     dataset: those the paper reports on it ("cifar10", "cifar100", "imagenet");
-    method:  those pruned by it ("l1-norm", the default; "network-slimming");
-    table:   those the paper reports in it (1, 4, 13, 14, 16, 17, "restart"); "main", the default,
-             is Tables 1 and 4, leaving out Appendix C's aggressive targets (Tables 13, 14).
+    method:  those pruned by it ("l1-norm", the default; "network-slimming", "magnitude");
+    table:   those the paper reports in it (1, 4, 6, 13, 14, 15, 16, 17, "8a", "9a", "restart"); "main",
+             the default, is Tables 1, 4 and 6, leaving out Appendix C's aggressive targets (13-15).
     So configs() is Table 1's L1-norm configs, and configs(method=None, table=None) is every config.
     """
     if method is not None:
@@ -310,7 +332,81 @@ _TABLE_13 = [  # Appendix C: Network Slimming, aggressively pruned
 _TABLE_14 = [  # Appendix C: L1-norm filter pruning (Li et al. 2017), aggressively pruned
     ("cifar10", "resnet56", (93.14, 0.12), 0.90, (89.17, 0.08), (91.02, 0.12), (91.93, 0.26)),
 ]
-# Table 15 (Appendix C, unstructured pruning of VGG-19 at 95%) is not data here yet.
+_TABLE_6 = [  # unstructured magnitude pruning (Han et al. 2015); ImageNet rows are single runs
+    ("cifar10", "vgg19_bn", (93.50, 0.11), 0.30, (93.51, 0.05), (93.71, 0.09), (93.31, 0.26)),
+    ("cifar10", "vgg19_bn", (93.50, 0.11), 0.80, (93.52, 0.10), (93.71, 0.08), (93.64, 0.09)),
+    ("cifar10", "vgg19_bn", (93.50, 0.11), 0.95, (93.34, 0.13), (93.21, 0.17), (93.63, 0.18)),
+    ("cifar10", "preresnet110", (95.04, 0.15), 0.30, (95.06, 0.05), (94.84, 0.07), (95.11, 0.09)),
+    ("cifar10", "preresnet110", (95.04, 0.15), 0.80, (94.55, 0.11), (93.76, 0.10), (94.52, 0.13)),
+    ("cifar10", "preresnet110", (95.04, 0.15), 0.95, (92.35, 0.20), (91.23, 0.11), (91.55, 0.34)),
+    ("cifar10", "densenet_bc100", (95.24, 0.17), 0.30, (95.21, 0.17), (95.22, 0.18), (95.23, 0.14)),
+    ("cifar10", "densenet_bc100", (95.24, 0.17), 0.80, (95.04, 0.15), (94.42, 0.12), (95.12, 0.04)),
+    ("cifar10", "densenet_bc100", (95.24, 0.17), 0.95, (94.19, 0.15), (92.91, 0.22), (93.44, 0.19)),
+    ("cifar100", "vgg19_bn", (71.70, 0.31), 0.30, (71.96, 0.36), (72.81, 0.31), (73.30, 0.25)),
+    ("cifar100", "vgg19_bn", (71.70, 0.31), 0.50, (71.85, 0.30), (73.12, 0.36), (73.77, 0.23)),
+    ("cifar100", "vgg19_bn", (71.70, 0.31), 0.95, (70.22, 0.38), (70.88, 0.35), (72.08, 0.15)),
+    ("cifar100", "preresnet110", (76.96, 0.34), 0.30, (76.88, 0.31), (76.36, 0.26), (76.96, 0.31)),
+    ("cifar100", "preresnet110", (76.96, 0.34), 0.50, (76.60, 0.36), (75.45, 0.23), (76.42, 0.39)),
+    ("cifar100", "preresnet110", (76.96, 0.34), 0.95, (68.55, 0.51), (68.13, 0.64), (68.99, 0.32)),
+    ("cifar100", "densenet_bc100", (77.59, 0.19), 0.30, (77.23, 0.05), (77.58, 0.25), (77.97, 0.31)),
+    ("cifar100", "densenet_bc100", (77.59, 0.19), 0.50, (77.41, 0.14), (77.65, 0.09), (77.80, 0.23)),
+    ("cifar100", "densenet_bc100", (77.59, 0.19), 0.95, (73.67, 0.03), (71.47, 0.46), (72.57, 0.37)),
+    ("imagenet", "vgg16_bn-imagenet", (73.37, NAN), 0.30, (73.68, NAN), (72.75, NAN), (74.02, NAN)),
+    ("imagenet", "vgg16_bn-imagenet", (73.37, NAN), 0.60, (73.63, NAN), (71.50, NAN), (73.42, NAN)),
+    ("imagenet", "resnet50-imagenet", (76.15, NAN), 0.30, (76.06, NAN), (74.77, NAN), (75.70, NAN)),
+    ("imagenet", "resnet50-imagenet", (76.15, NAN), 0.60, (76.09, NAN), (73.69, NAN), (74.91, NAN)),
+]
+_TABLE_15 = [line for line in _TABLE_6 if line[1] == "vgg19_bn" and line[3] == 0.95]  # Appendix C: the same runs
+
+# Section 6, the lottery tickets. Table 8: L1-norm targets (Table 1's), each trained from the large
+# model's original initialisation ("winning ticket") or a fresh one ("random init"), the large model's
+# epochs; the large model and both at the initial lr 0.1 (a) or 0.01 (b).
+_TABLE_8A = [
+    ("vgg16", "unpruned", 93.63, 0.16),
+    ("vgg16-a", "winning-ticket", 93.62, 0.09), ("vgg16-a", "random-init", 93.60, 0.15),
+    ("resnet56", "unpruned", 93.14, 0.12),
+    ("resnet56-a", "winning-ticket", 92.72, 0.10), ("resnet56-a", "random-init", 92.75, 0.26),
+    ("resnet56-b", "winning-ticket", 92.78, 0.23), ("resnet56-b", "random-init", 92.90, 0.27),
+    ("resnet110", "unpruned", 93.14, 0.24),
+    ("resnet110-a", "winning-ticket", 93.21, 0.09), ("resnet110-a", "random-init", 93.21, 0.21),
+    ("resnet110-b", "winning-ticket", 93.15, 0.12), ("resnet110-b", "random-init", 93.37, 0.29),
+]
+_TABLE_8B = [
+    ("vgg16", "unpruned", 92.64, 0.05),
+    ("vgg16-a", "winning-ticket", 92.65, 0.18), ("vgg16-a", "random-init", 92.67, 0.22),
+    ("resnet56", "unpruned", 89.81, 0.27),
+    ("resnet56-a", "winning-ticket", 90.00, 0.15), ("resnet56-a", "random-init", 89.87, 0.25),
+    ("resnet56-b", "winning-ticket", 89.75, 0.35), ("resnet56-b", "random-init", 89.81, 0.24),
+    ("resnet110", "unpruned", 89.43, 0.39),
+    ("resnet110-a", "winning-ticket", 89.48, 0.35), ("resnet110-a", "random-init", 89.49, 0.10),
+    ("resnet110-b", "winning-ticket", 89.36, 0.30), ("resnet110-b", "random-init", 89.35, 0.16),
+]
+# Table 9: one-shot magnitude pruning, winning ticket vs random init, at lr 0.1 (a) and 0.01 (b)
+_TABLE_9A = [
+    ("cifar10", "vgg16_bn", (93.76, 0.20), 0.20, (93.66, 0.20), (93.79, 0.11)),
+    ("cifar10", "vgg16_bn", (93.76, 0.20), 0.40, (93.79, 0.12), (93.77, 0.10)),
+    ("cifar10", "vgg16_bn", (93.76, 0.20), 0.60, (93.60, 0.13), (93.72, 0.11)),
+    ("cifar10", "vgg16_bn", (93.76, 0.20), 0.80, (93.74, 0.15), (93.72, 0.16)),
+    ("cifar10", "vgg16_bn", (93.76, 0.20), 0.95, (93.18, 0.12), (93.05, 0.21)),
+    ("cifar10", "resnet50", (93.48, 0.20), 0.20, (93.38, 0.18), (93.31, 0.24)),
+    ("cifar10", "resnet50", (93.48, 0.20), 0.40, (92.94, 0.12), (93.06, 0.22)),
+    ("cifar10", "resnet50", (93.48, 0.20), 0.60, (92.56, 0.20), (92.69, 0.11)),
+    ("cifar10", "resnet50", (93.48, 0.20), 0.80, (91.83, 0.20), (91.69, 0.21)),
+    ("cifar10", "resnet50", (93.48, 0.20), 0.95, (88.75, 0.18), (88.59, 0.09)),
+]
+_TABLE_9B = [
+    ("cifar10", "vgg16_bn", (92.69, 0.12), 0.20, (92.78, 0.11), (92.52, 0.15)),
+    ("cifar10", "vgg16_bn", (92.69, 0.12), 0.40, (92.80, 0.18), (92.52, 0.15)),
+    ("cifar10", "vgg16_bn", (92.69, 0.12), 0.60, (92.72, 0.16), (92.44, 0.19)),
+    ("cifar10", "vgg16_bn", (92.69, 0.12), 0.80, (92.75, 0.07), (92.07, 0.25)),
+    ("cifar10", "vgg16_bn", (92.69, 0.12), 0.95, (92.58, 0.25), (91.83, 0.11)),
+    ("cifar10", "resnet50", (91.06, 0.28), 0.20, (91.28, 0.15), (90.93, 0.34)),
+    ("cifar10", "resnet50", (91.06, 0.28), 0.40, (91.16, 0.07), (90.92, 0.10)),
+    ("cifar10", "resnet50", (91.06, 0.28), 0.60, (91.00, 0.15), (90.43, 0.16)),
+    ("cifar10", "resnet50", (91.06, 0.28), 0.80, (90.92, 0.08), (89.71, 0.18)),
+    ("cifar10", "resnet50", (91.06, 0.28), 0.95, (87.76, 0.19), (87.20, 0.17)),
+]
+LOTTERY_LR = {"8a": 0.1, "8b": 0.01, "9a": 0.1, "9b": 0.01}  # the initial lr of each Section 6 table
 
 
 class _Row(NamedTuple):
@@ -333,9 +429,10 @@ def _by_config(rows: list) -> list[_Row]:
             for name, strategy, mean, std in rows]
 
 
-def _by_ratio(lines: list) -> list[_Row]:
-    """Rows of a table in the paper's layout (dataset, model, unpruned, ratio, three strategies):
-    one "unpruned" row per (dataset, model), the strategies keyed by the config f"{model}-p{percent}"."""
+def _by_ratio(lines: list, strategies: tuple = ("fine-tune", "scratch-e", "scratch-b")) -> list[_Row]:
+    """Rows of a table in the paper's layout (dataset, model, unpruned, ratio, one accuracy per
+    strategy): one "unpruned" row per (dataset, model), the strategies keyed by the config
+    f"{model}-p{percent}"."""
     out, seen = [], set()
     for dataset, model, unpruned, ratio, *accuracies in lines:
         if (dataset, model) not in seen:
@@ -344,7 +441,7 @@ def _by_ratio(lines: list) -> list[_Row]:
         name = f"{model}-p{round(100 * ratio)}"
         if dataset not in CONFIGS[name].datasets:
             raise ValueError(f"paper data: {name} has a row on {dataset} but its config names {CONFIGS[name].datasets}")
-        out += [_Row(dataset, name, s, *acc, ratio) for s, acc in zip(("fine-tune", "scratch-e", "scratch-b"), accuracies)]
+        out += [_Row(dataset, name, s, *acc, ratio) for s, acc in zip(strategies, accuracies)]
     return out
 
 
@@ -354,6 +451,12 @@ _TABLES = {
     "4": (LIU_2019 + ", Table 4", _by_ratio(_TABLE_4), True),
     "13": (LIU_2019 + ", Table 13 (Appendix C)", _by_ratio(_TABLE_13), True),
     "14": (LIU_2019 + ", Table 14 (Appendix C)", _by_ratio(_TABLE_14), True),
+    "6": (LIU_2019 + ", Table 6", _by_ratio(_TABLE_6), True),
+    "15": (LIU_2019 + ", Table 15 (Appendix C)", _by_ratio(_TABLE_15), True),
+    "8a": (LIU_2019 + ", Table 8a (initial lr 0.1)", _by_config(_TABLE_8A), False),
+    "8b": (LIU_2019 + ", Table 8b (initial lr 0.01)", _by_config(_TABLE_8B), False),
+    "9a": (LIU_2019 + ", Table 9a (one-shot, initial lr 0.1)", _by_ratio(_TABLE_9A, ("winning-ticket", "random-init")), True),
+    "9b": (LIU_2019 + ", Table 9b (one-shot, initial lr 0.01)", _by_ratio(_TABLE_9B, ("winning-ticket", "random-init")), True),
     "16": (LIU_2019 + ", Table 16 (Appendix D)", _by_config(_TABLE_16), False),
     "17": (LIU_2019 + ", Table 17 (Appendix E)", _by_config(_TABLE_17), False),
     "restart": (LIU_2019_SLIDES, _by_config(_RESTART), False),
@@ -369,7 +472,8 @@ def _table_id(table: int | str) -> str:
 
 def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
     """A paper table as tidy rows: dataset, model, config, strategy, mean, std, n, source,
-    and ratio (the prune ratio as a fraction) for tables with a prune-ratio column (4, 13, 14).
+    and ratio (the prune ratio as a fraction) for tables with a prune-ratio column (4, 6, 9a/b,
+    13, 14, 15). Section 6's tables are "8a"/"9a" (initial lr 0.1) and "8b"/"9b" (0.01).
 
     "unpruned" rows have config = the base model's name. n is the number of runs behind
     the mean (5 seeds on CIFAR, 1 on ImageNet, where std is NaN). `dataset` keeps only its

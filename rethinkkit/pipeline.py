@@ -18,11 +18,16 @@ its weights start. Strategies (Section 3 and the talk's slides):
 - ``scratch-b``: the same, with epochs stretched to the large model's computation
   (`budget.scratch_b`, from the measured MACs ratio);
 - ``fine-tune-restart``: inherited weights trained with the large model's full schedule;
-- ``fine-tune-<N>``: fine-tuning for N paper epochs (Table 16).
+- ``fine-tune-<N>``: fine-tuning for N paper epochs (Table 16);
+- ``winning-ticket``: the pruned structure from the large run's *original* initialisation,
+  the large model's epochs (Frankle & Carbin 2019; Section 6);
+- ``random-init``: the lottery experiments' name for Scratch-E (the same runs).
 
 A strategy starts from one of `STARTS`: the parent's trained weights, the parent's original
-initialisation (lottery tickets), a fresh initialisation, or a fresh one rescaled to the
-kept fraction of each masked layer (sparse scratch training). A run that inherits is keyed
+initialisation (lottery tickets), a fresh initialisation, a fresh one re-drawn for the kept
+weights of each masked layer (sparse scratch training), or "scratch": whichever of the last
+two the method declares (`Method.scratch`: magnitude pruning rescales, structured methods
+start fresh). A run that inherits is keyed
 by where its weights come from (`RunSpec.init` names the large model's key, the method and
 its spec); seed s inherits from the large model trained with seed s. Pruning a large run
 is computed once and cached beside it. Re-running trains nothing new; a killed call
@@ -45,7 +50,7 @@ from . import data as data_mod
 from .config import CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
 from .config import seeds as config_seeds
 from .files import CorruptFile, atomic_write, move_aside
-from .pruning import Pruned, surgery
+from .pruning import Pruned, magnitude, surgery
 from .runs import Run, Store
 from .train import WeightMasks, quiet
 
@@ -63,6 +68,7 @@ class Protocol:
     large: Recipe = CIFAR  # the large model's recipe apart from its epochs
     finetune: Recipe | None = None  # None: each method's fine-tuning recipe; else this one for all
     width: float = 1.0  # every prunable width of the base model times this (1: the paper's model)
+    budget_cap: float = 0.0  # Scratch-B's MACs ratio capped at this (0: uncapped, the paper's CIFAR rule)
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("finetune_epochs", 0)):
@@ -74,6 +80,9 @@ class Protocol:
             raise ValueError(f"unknown budget rule {self.rule!r}; choose one of {budget.RULES}")
         if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0.05 <= self.width <= 1:
             raise ValueError(f"Protocol.width multiplies the base model's widths, in [0.05, 1]; got {self.width!r}")
+        cap = self.budget_cap
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (cap == 0 or cap >= 1):
+            raise ValueError(f"Protocol.budget_cap caps Scratch-B's MACs ratio: 0 (uncapped) or a number >= 1; got {cap!r}")
 
     @classmethod
     def imagenet(cls, **changes) -> "Protocol":
@@ -111,9 +120,9 @@ class Protocol:
         out = {}
         if self.dataset not in PAPER_DATASETS:
             out["dataset"] = (self.dataset, " / ".join(PAPER_DATASETS))
-        for name in ("epochs", "rule", "train_subset", "test_subset", "width"):
+        for name in ("epochs", "rule", "train_subset", "test_subset", "width", "budget_cap"):
             if getattr(self, name) != getattr(paper_protocol, name):
-                out[name] = (getattr(self, name), getattr(paper_protocol, name) or "all")
+                out[name] = (getattr(self, name), getattr(paper_protocol, name) or ("none" if name == "budget_cap" else "all"))
         for field_name, (a, b) in deviations(dataclasses.replace(self.large, epochs=paper_protocol.large.epochs),
                                              paper_protocol.large).items():
             out[f"large.{field_name}"] = (a, b)
@@ -129,11 +138,16 @@ PAPER_DATASETS = ("cifar10", "cifar100", "imagenet")
 
 
 def protocol(dataset: str, epochs: int = 0, finetune_epochs: int = 0, train_subset: int = 0,
-             test_subset: int = 0, **changes) -> Protocol:
+             test_subset: int = 0, lr: float = 0.0, **changes) -> Protocol:
     """The paper's protocol for `dataset` (ImageNet: 90 epochs, the capped budget rule;
     anything else: CIFAR's), with notebook-friendly overrides: 0 keeps the paper's epochs
-    (each method's fine-tuning epochs) and the whole data."""
+    (each method's fine-tuning epochs), the whole data and the large model's initial lr (the
+    lottery experiments' 0.01 is a value of `lr`; scratch runs share the large model's recipe)."""
     base = Protocol.imagenet() if dataset == "imagenet" else Protocol(dataset)
+    if lr:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= 10:
+            raise ValueError(f"lr is the large model's initial learning rate, a number in (0, 10]; got {lr!r}")
+        changes["large"] = dataclasses.replace(changes.get("large", base.large), lr=float(lr))
     return dataclasses.replace(
         base,
         dataset=dataset,
@@ -152,14 +166,15 @@ STARTS = {
     "trained": "the parent's trained weights, pruned (fine-tuning)",
     "original": "the parent's original initialisation, pruned (a lottery ticket)",
     "fresh": "a fresh initialisation under the run's seed (training from scratch)",
-    "rescaled": "a fresh initialisation, each masked layer's weights scaled by 1/sqrt(kept fraction)",
+    "rescaled": "a fresh initialisation, each masked conv re-drawn as N(0, sqrt(2 in_channels / kept weights))",
+    "scratch": "the method's scratch initialisation: fresh, or rescaled for magnitude pruning (Method.scratch)",
 }
 
 # A schedule: (protocol, method name, base MACs, pruned MACs) -> the recipe before `factor`.
 SCHEDULES: dict[str, Callable[[Protocol, str, float, float], Recipe]] = {
     "finetune": lambda p, method, base, pruned: p.finetune_recipe(method),
     "large": lambda p, method, base, pruned: p.large_recipe,
-    "budget": lambda p, method, base, pruned: budget.scratch_b(base, pruned, p.large_recipe, p.rule),
+    "budget": lambda p, method, base, pruned: budget.scratch_b(base, pruned, p.large_recipe, p.rule, p.budget_cap),
 }
 
 
@@ -192,12 +207,15 @@ STRATEGIES = {
     s.name: s
     for s in (
         Strategy("fine-tune", start="trained", schedule="finetune"),
-        Strategy("scratch-e", start="fresh", schedule="large"),
-        Strategy("scratch-b", start="fresh", schedule="budget"),
+        Strategy("scratch-e", start="scratch", schedule="large"),
+        Strategy("scratch-b", start="scratch", schedule="budget"),
         Strategy("fine-tune-restart", start="trained", schedule="large"),
+        Strategy("winning-ticket", start="original", schedule="large"),
+        Strategy("random-init", start="scratch", schedule="large"),
     )
 }
 TABLE_1 = ("fine-tune", "scratch-e", "scratch-b")
+LOTTERY = ("winning-ticket", "random-init")
 
 
 def fine_tune(paper_epochs: int, finetune_epochs: int = 40) -> Strategy:
@@ -296,6 +314,11 @@ def _origin(parent: RunSpec, t: Target) -> str:
     return f"{parent.key()}|{t.method}|{spec}"
 
 
+def start_of(s: Strategy, t: Target) -> str:
+    """Where `s` starts for target `t`: its own start, with "scratch" resolved by the method."""
+    return pruning.get(t.method).scratch(t.spec) if s.start == "scratch" else s.start
+
+
 def _init(parent: RunSpec, t: Target, s: Strategy) -> str:
     """The init name a child run is keyed by (trained: exactly the pre-refactor form)."""
     return {
@@ -303,7 +326,7 @@ def _init(parent: RunSpec, t: Target, s: Strategy) -> str:
         "original": f"{_origin(parent, t)}|original-init",
         "fresh": "scratch",
         "rescaled": "scratch|rescaled",
-    }[s.start]
+    }[start_of(s, t)]
 
 
 def child_spec(parent: RunSpec, pruned: Pruned, t: Target, s: Strategy, protocol: Protocol,
@@ -328,28 +351,25 @@ def child_spec(parent: RunSpec, pruned: Pruned, t: Target, s: Strategy, protocol
     )
 
 
-def _start(s: Strategy, pruned: Pruned, large: Run, store: Store, data) -> Callable[[], dict] | None:
+def _start(start: str, pruned: Pruned, large: Run, store: Store, data) -> Callable[[], dict] | None:
     """The starting weights of a child run of `large` (None: the seed's fresh initialisation)."""
-    if s.start == "trained":
+    if start == "trained":
         return lambda: pruned.model.state_dict()
-    if s.start == "original":
+    if start == "original":
         return lambda: surgery.extract(store.initial_model(large.spec, large.seed, data), pruned.kept).state_dict()
-    if s.start == "rescaled":
+    if start == "rescaled":
         return lambda: _rescaled(pruned, large.seed)
     return None
 
 
 def _rescaled(pruned: Pruned, seed: int) -> dict:
-    """A fresh initialisation of the child (seeded as a scratch run) whose masked weights are
-    scaled by 1/sqrt(kept fraction) per layer: the kept weights carry the variance the whole
-    layer would (the original weight-level scratch training)."""
+    """A fresh initialisation of the child (seeded as a scratch run) whose masked convs are
+    re-drawn for their kept weights, N(0, sqrt(2 in_channels / kept)), then masked: the
+    original weight-level scratch scripts' rule (`pruning.magnitude.rescaled_init`)."""
     torch.manual_seed(seed)
-    state = models.from_arch(pruned.arch).state_dict()
-    for name, mask in (pruned.masks or {}).items():
-        kept = float(mask.float().mean())
-        if kept > 0:
-            state[name] = state[name] * mask.to(state[name].dtype) / kept ** 0.5
-    return state
+    model = models.from_arch(pruned.arch)
+    magnitude.rescaled_init(model, pruned.masks or {})
+    return model.state_dict()
 
 
 # --- pruning once per parent run ---------------------------------------------------------
@@ -428,8 +448,8 @@ def run(
                 for s in chosen:
                     spec = child_spec(parent, pruned, t, s, protocol, large.macs)
                     overall.next(f"{t.name} {s.name} seed {seed}", store.status(spec, seed))
-                    done = store.get_or_run(spec, seed, initial=_start(s, pruned, large, store, data), data=data,
-                                            progress=progress)
+                    done = store.get_or_run(spec, seed, initial=_start(start_of(s, t), pruned, large, store, data),
+                                            data=data, progress=progress)
                     rows.append(_row(done, t, s.name, pruned))
     finally:
         overall.close()

@@ -29,6 +29,8 @@ def parser(description: str, configs: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--train-subset", type=int, default=0, help="0: all training images")
     p.add_argument("--test-subset", type=int, default=0, help="0: all test images")
     p.add_argument("--width", type=float, default=1.0, help="base models' widths times this (1: the paper's)")
+    p.add_argument("--budget-cap", type=float, default=0.0, help="cap on Scratch-B's MACs ratio (0: none, the paper's)")
+    p.add_argument("--lr", type=float, default=0.0, help="the large model's (and scratch runs') initial lr (0: the paper's 0.1)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--name", required=True, help="file stem of what is written")
     p.add_argument("--out", type=Path, default=OUT, help="folder written to (default docs/results/)")
@@ -40,7 +42,8 @@ def study(args: argparse.Namespace):
     if args.threads:
         torch.set_num_threads(args.threads)
     return rk.pipeline.study(args.dataset, args.data_root, False, args.device, args.epochs, args.finetune_epochs,
-                             args.train_subset, args.test_subset, width=args.width)
+                             args.train_subset, args.test_subset, width=args.width, budget_cap=args.budget_cap,
+                             lr=args.lr)
 
 
 def epochs_table(runs: pd.DataFrame) -> pd.DataFrame:

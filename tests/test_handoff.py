@@ -48,16 +48,24 @@ def test_masks_become_a_hook_and_scratch_b_counts_nonzero_macs(protocol):
     assert spec.cfg == tuple(large.cfg)  # weight-level: the architecture is the large one
 
 
-def test_a_rescaled_start_scales_each_masked_layer_by_its_kept_fraction():
+def test_a_rescaled_start_redraws_each_masked_layer_for_its_kept_weights():
+    """The original scratch scripts: N(0, sqrt(2 / n)), n = kept weights / in_channels, masked
+    (for an unmasked layer that is the fan_out Kaiming std); the rest is the seed's fresh init."""
     torch.manual_seed(0)
-    pruned = _masked(rk.models.build("resnet20", in_channels=1), keep=0.25)
+    pruned = _masked(rk.models.build("resnet56", in_channels=1), keep=0.25)
     state = pipeline._rescaled(pruned, seed=3)
     torch.manual_seed(3)
     fresh = rk.models.from_arch(pruned.arch).state_dict()
+    assert torch.equal(state["fc.weight"], fresh["fc.weight"])
     for name, mask in pruned.masks.items():
-        kept = float(mask.mean())
-        assert torch.allclose(state[name], fresh[name] * mask / kept ** 0.5)
+        kept = state[name][mask.bool()]
         assert bool((state[name][mask == 0] == 0).all())
+        expected = (2 * mask.shape[1] / float(mask.sum())) ** 0.5
+        if kept.numel() > 2000:  # the sample std of enough draws is within 5% of the rule
+            assert kept.std().item() == pytest.approx(expected, rel=0.05), name
+    (name, mask), *_ = [(n, m) for n, m in pruned.masks.items() if m.shape[0] == m.shape[1] == 64]
+    whole = 9 * 64  # fan_out of a 64 -> 64 conv3x3: the rescaled std is that of the kept quarter
+    assert (2 * 64 / float(mask.sum())) ** 0.5 == pytest.approx((2 / whole / 0.25) ** 0.5, rel=0.05)
 
 
 def test_every_run_records_its_initial_weights_and_where_it_came_from(store, mini):

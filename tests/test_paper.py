@@ -269,10 +269,10 @@ def test_sampled_cells_of_tables_4_13_14():
 
 
 # Models another change is adding to the registry; rows naming them are checked once it lands.
-PENDING_MODELS = {"preresnet56", "vgg11-imagenet"}
+PENDING_MODELS = {"preresnet56", "vgg11-imagenet", "vgg16_bn-imagenet", "resnet50-imagenet"}
 
 
-@pytest.mark.parametrize("number", [4, 13, 14])
+@pytest.mark.parametrize("number", [4, 13, 14, 6, 15, "9a", "9b"])
 def test_every_new_row_has_a_config_a_pruner_and_a_strategy(number):
     rows = rk.paper.table(number)
     assert set(rows.columns) == {"dataset", "model", "config", "strategy", "mean", "std", "n", "source", "ratio"}
@@ -289,7 +289,7 @@ def test_every_new_row_has_a_config_a_pruner_and_a_strategy(number):
             assert c.method in rk.pruning.methods()
             assert rk.pipeline.strategy(r.strategy).name == r.strategy
             assert c.name == f"{c.model}-p{round(100 * r.ratio)}"
-            if c.method == "network-slimming":
+            if c.method in ("network-slimming", "magnitude"):
                 assert c.spec.ratio == r.ratio
         assert 60 < r.mean < 96
     if pending:
@@ -328,14 +328,18 @@ def test_configs_default_is_unchanged_and_filters_compose():
     assert rk.paper.configs(method="network-slimming", table=14) == []
     assert [c.name for c in rk.paper.configs(table=16)] == table_1[:5]
     every = rk.paper.configs(method=None, table=None)
-    assert len(every) == len(rk.paper.CONFIGS) == 19
-    assert {c.name for c in rk.paper.configs(method=None)} == {c.name for c in every if set(c.tables) & {"1", "4"}}
+    assert len(every) == len(rk.paper.CONFIGS) == 19 + 16 + 10  # + Table 6's magnitude targets + Table 9's
+    assert {c.name for c in rk.paper.configs(method=None)} == {c.name for c in every if set(c.tables) & {"1", "4", "6"}}
     assert {c.name for c in rk.paper.configs("cifar100", method=None, table=None)} == {
-        "vgg19-p50", "preresnet164-p40", "preresnet164-p60", "densenet40-p40", "densenet40-p60", "densenet40-p80"}
+        "vgg19-p50", "preresnet164-p40", "preresnet164-p60", "densenet40-p40", "densenet40-p60", "densenet40-p80",
+        *(f"{model}-p{percent}" for model in ("vgg19_bn", "preresnet110", "densenet_bc100") for percent in (30, 50, 95))}
     assert rk.paper.config("densenet40-p80").tables == ("13",) and rk.paper.config("vgg16-a").tables == (
-        "1", "16", "17", "restart")
-    with pytest.raises(ValueError, match="no paper table 15"):
-        rk.paper.configs(table=15)
+        "1", "8a", "8b", "16", "17", "restart")
+    assert rk.paper.config("vgg19_bn-p95").tables == ("6", "15")
+    assert [c.name for c in rk.paper.configs(method="magnitude", table="9a")] == [
+        f"{model}-p{percent}" for model in ("vgg16_bn", "resnet50") for percent in (20, 40, 60, 80, 95)]
+    with pytest.raises(ValueError, match="no paper table 99"):
+        rk.paper.configs(table=99)
     with pytest.raises(ValueError, match="unknown pruning method"):
         rk.paper.configs(method="slimming")
 
@@ -366,8 +370,8 @@ def test_table_filters_by_dataset():
     assert empty.empty and list(empty.columns) == list(rk.paper.table(1).columns)
     with pytest.raises(ValueError, match="not 'fashion-mnist' .*compared_dataset"):
         rk.paper.table(1, dataset="fashion-mnist")
-    with pytest.raises(ValueError, match="no paper table 15"):
-        rk.paper.table(15)  # Table 15 (unstructured pruning) is not data yet
+    with pytest.raises(ValueError, match="no paper table 99"):
+        rk.paper.table(99)
 
 
 def test_table_1_is_unchanged():
@@ -389,3 +393,31 @@ def test_runs_on_a_stand_in_are_compared_with_cifar10():
                                                                                              "imagenet"]
     assert rk.paper.compared_dataset("fashion-mnist-mini") == "cifar10"
     assert set(rk.paper.table(4, dataset=rk.paper.compared_dataset("fashion-mnist"))["dataset"]) == {"cifar10"}
+
+
+def test_unstructured_and_lottery_tables_match_the_papers_text():
+    """A sample of cells of Tables 6, 8, 9 and 15, read off the paper's text."""
+    t6 = rk.paper.table(6).set_index(["dataset", "config", "strategy"])
+    assert t6.loc[("cifar10", "vgg19_bn-p95", "scratch-b"), ["mean", "std", "ratio"]].tolist() == [93.63, 0.18, 0.95]
+    assert t6.loc[("cifar10", "preresnet110-p80", "scratch-e"), ["mean", "std"]].tolist() == [93.76, 0.10]
+    assert t6.loc[("cifar100", "densenet_bc100-p95", "fine-tune"), ["mean", "std"]].tolist() == [73.67, 0.03]
+    assert t6.loc[("cifar100", "vgg19_bn-p50", "scratch-b"), "mean"] == 73.77
+    assert t6.loc[("cifar100", "preresnet110", "unpruned"), "mean"] == 76.96
+    assert t6.loc[("imagenet", "resnet50-imagenet-p60", "scratch-e"), "mean"] == 73.69
+    assert t6.loc[("imagenet", "vgg16_bn-imagenet", "unpruned"), "n"] == 1
+    t15 = rk.paper.table(15).set_index(["dataset", "config", "strategy"])
+    assert t15.loc[("cifar100", "vgg19_bn-p95", "fine-tune"), ["mean", "std"]].tolist() == [70.22, 0.38]
+    assert set(rk.paper.table(15)["config"]) == {"vgg19_bn", "vgg19_bn-p95"}
+    t8a = rk.paper.table("8a").set_index(["config", "strategy"])
+    assert t8a.loc[("resnet110-b", "random-init"), ["mean", "std"]].tolist() == [93.37, 0.29]
+    t8b = rk.paper.table("8b").set_index(["config", "strategy"])
+    assert t8b.loc[("resnet56", "unpruned"), "mean"] == 89.81 and t8b.loc[("vgg16-a", "winning-ticket"), "mean"] == 92.65
+    t9a = rk.paper.table("9a").set_index(["config", "strategy"])
+    assert t9a.loc[("resnet50-p95", "winning-ticket"), ["mean", "std", "ratio"]].tolist() == [88.75, 0.18, 0.95]
+    t9b = rk.paper.table("9b").set_index(["config", "strategy"])
+    assert t9b.loc[("vgg16_bn-p80", "random-init"), ["mean", "std"]].tolist() == [92.07, 0.25]
+    assert t9b.loc[("vgg16_bn", "unpruned"), "mean"] == 92.69
+    assert rk.paper.LOTTERY_LR == {"8a": 0.1, "8b": 0.01, "9a": 0.1, "9b": 0.01}
+    for t in ("8a", "8b"):
+        for r in rk.paper.table(t).itertuples():
+            assert r.strategy == "unpruned" or rk.paper.config(r.config).method == "l1-norm"

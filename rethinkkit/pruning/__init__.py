@@ -14,12 +14,13 @@ from torch import nn
 
 from .. import flops
 from ..config import FINETUNE_CIFAR, IMAGENET, Recipe
-from . import l1_norm, network_slimming, surgery  # noqa: F401
+from . import l1_norm, magnitude, network_slimming, surgery  # noqa: F401
 from .base import Method, Pruned, bn_scales, filter_l1, keep_above, keep_top
 from .l1_norm import L1Spec
+from .magnitude import MagnitudeSpec
 from .network_slimming import SlimmingSpec
 
-__all__ = ["L1Spec", "Method", "Pruned", "SlimmingSpec", "bn_scales", "filter_l1", "get", "keep_above",
+__all__ = ["L1Spec", "MagnitudeSpec", "Method", "Pruned", "SlimmingSpec", "bn_scales", "filter_l1", "get", "keep_above",
            "keep_top", "methods", "prune", "register", "surgery"]
 
 _METHODS: dict[str, Method] = {}
@@ -43,6 +44,12 @@ register(Method(  # Liu et al. 2017; fine-tuning 40 epochs (CIFAR) / 5 (ImageNet
     "network-slimming", network_slimming.prune, SlimmingSpec, network_slimming.LIU_2017,
     ratio_spec=lambda ratio: SlimmingSpec(ratio=ratio), large_hooks=network_slimming.large_hooks,
     finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(5)},
+))
+
+register(Method(  # Han et al. 2015, as the paper's weight-level code; fine-tuning 40 (CIFAR) / 10 (ImageNet) epochs
+    "magnitude", magnitude.prune, MagnitudeSpec, magnitude.HAN_2015, ratio_spec=lambda ratio: MagnitudeSpec(ratio=ratio),
+    finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(10)},
+    scratch=lambda spec: "rescaled" if spec.rescale else "fresh",
 ))
 
 

@@ -58,6 +58,10 @@ def _no_hooks(model: str, spec) -> tuple:
     return ()
 
 
+def _fresh(spec) -> str:
+    return "fresh"
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered pruning method and the protocol it brings.
@@ -69,6 +73,8 @@ class Method:
     large_hooks: (model name, spec) -> the training hooks of the large model (Network
                  Slimming's sparsity term); the large run's spec names them, so its key differs
     finetune:    "cifar" / "imagenet" -> the method's fine-tuning recipe there
+    scratch:     spec -> how its pruned models start when trained from scratch: "fresh" (a new
+                 initialisation) or "rescaled" (sparse models: each layer re-drawn for its kept weights)
     """
 
     name: str
@@ -78,6 +84,7 @@ class Method:
     ratio_spec: Callable[[float], Any] | None = None
     large_hooks: Callable[[str, Any], tuple] = _no_hooks
     finetune: Mapping[str, Recipe] = field(default_factory=dict)
+    scratch: Callable[[Any], str] = _fresh
 
     def spec_for(self, ratio: float):
         if self.ratio_spec is None:
