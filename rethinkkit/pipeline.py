@@ -250,12 +250,18 @@ class Target:
     spec: object
     method: str = "l1-norm"
     options: tuple = field(default=())  # model build options
+    rounds: int = 1  # iterative pruning: round k prunes round k-1's trained winning ticket by `spec`
 
     def __post_init__(self) -> None:
         chosen = pruning.get(self.method)
         if not isinstance(self.spec, chosen.spec_type):
             raise ValueError(f"target {self.name}: {self.method} takes a {chosen.spec_type.__name__}, "
                              f"got {type(self.spec).__name__}")
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ValueError(f"target {self.name}: rounds is a positive number of pruning rounds, got {self.rounds!r}")
+        if self.rounds > 1 and not getattr(self.spec, "remaining", False):
+            raise ValueError(f"target {self.name}: iterative pruning ({self.rounds} rounds) prunes a fraction of what "
+                             f"remains each round; give it a spec with remaining=True, e.g. MagnitudeSpec(0.2, remaining=True)")
 
 
 def target(config) -> Target:
@@ -272,6 +278,20 @@ def uniform(model: str, ratio: float, method: str = "l1-norm") -> Target:
     int(C * (1 - ratio)); Network Slimming: that fraction of all channels, globally)."""
     suffix = "uniform" if method == "l1-norm" else method
     return Target(f"{model}-{suffix}-{ratio:g}", model, pruning.get(method).spec_for(ratio), method)
+
+
+def iterative(model: str, rounds: int, per_round: float = 0.2) -> list[Target]:
+    """Frankle & Carbin's iterative magnitude pruning as the paper runs it (Section 6): round k
+    prunes `per_round` of the conv weights still nonzero in round k-1's trained winning ticket
+    (round 0: the large model), leaving (1 - per_round)^k. One target per round, sharing the chain:
+    every round is a cached, resumable run."""
+    spec = pruning.MagnitudeSpec(per_round, remaining=True)
+    return [Target(f"{model}-iterative-{k}", model, spec, "magnitude", rounds=k) for k in range(1, rounds + 1)]
+
+
+def one_shot(model: str, ratios: Iterable[float]) -> list[Target]:
+    """Magnitude pruning of the large model at each ratio at once (Table 9's one-shot pruning)."""
+    return [Target(f"{model}-p{round(100 * r)}", model, pruning.MagnitudeSpec(r), "magnitude") for r in ratios]
 
 
 def with_spec(chosen: Iterable, **changes) -> list[Target]:
@@ -356,10 +376,19 @@ def _start(start: str, pruned: Pruned, large: Run, store: Store, data) -> Callab
     if start == "trained":
         return lambda: pruned.model.state_dict()
     if start == "original":
-        return lambda: surgery.extract(store.initial_model(large.spec, large.seed, data), pruned.kept).state_dict()
+        return lambda: _masked(surgery.extract(store.initial_model(large.spec, large.seed, data), pruned.kept),
+                               pruned.masks)
     if start == "rescaled":
         return lambda: _rescaled(pruned, large.seed)
     return None
+
+
+def _masked(model: torch.nn.Module, masks: dict | None) -> dict:
+    """`model`'s state with each masked parameter multiplied by its mask (a lottery ticket's start)."""
+    state = model.state_dict()
+    for name, mask in (masks or {}).items():
+        state[name] = state[name] * mask.to(state[name].device, state[name].dtype)
+    return state
 
 
 def _rescaled(pruned: Pruned, seed: int) -> dict:
@@ -375,10 +404,24 @@ def _rescaled(pruned: Pruned, seed: int) -> dict:
 # --- pruning once per parent run ---------------------------------------------------------
 
 
+def pruned_for(large: Run, t: Target, protocol: Protocol, store: Store, data, progress=None) -> Pruned:
+    """`t`'s pruning of `large`: once (`pruned_of`), or for an iterative target round by round,
+    each round pruning the previous round's trained winning ticket (a run in the store)."""
+    pruned = pruned_of(large, t, data)
+    parent = large.spec
+    ticket = STRATEGIES["winning-ticket"]
+    for _ in range(1, t.rounds):
+        spec = child_spec(parent, pruned, t, ticket, protocol, large.macs)
+        trained = store.get_or_run(spec, large.seed, initial=_start("original", pruned, large, store, data), data=data,
+                                   progress=progress)
+        pruned = pruned_of(trained, t, data)
+    return pruned
+
+
 def pruned_of(large: Run, t: Target, data) -> Pruned:
-    """`large` pruned as `t` asks, on the data's device: computed once, then read from beside
-    the large run (`<run>/pruned/<method>-<spec hash>.pt`). A cache file that cannot be read
-    is moved aside and the pruning is redone."""
+    """`large` (any trained run) pruned as `t.spec` asks, on the data's device: computed once,
+    then read from beside the run (`<run>/pruned/<method>-<spec hash>.pt`). A cache file that
+    cannot be read is moved aside and the pruning is redone."""
     spec = json.dumps(_plain(t.spec, omit_defaults=True), sort_keys=True, separators=(",", ":"))
     path = large.path / "pruned" / f"{t.method}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}.pt"
     if path.exists():
@@ -420,7 +463,7 @@ def run(
     """Run the protocol for every target and seed; one row per run (a large model's row, once
     however many targets share it, has strategy "unpruned"): dataset, model, config, method,
     strategy, seed, epochs, cfg, num_classes, params, macs, final_top1, best_top1, best_epoch,
-    seconds, key, init, notes.
+    seconds, key, init, notes, sparsity (the zeroed fraction of the masked weights; NaN unmasked).
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
     loaded by name from `data_root` onto `device`. progress: one line over all runs (done /
@@ -444,7 +487,7 @@ def run(
                 if (parent.key(), seed) not in seen:  # one row per large run, however many targets prune it
                     seen.add((parent.key(), seed))
                     rows.append(_row(large, t, "unpruned"))
-                pruned = pruned_of(large, t, data)
+                pruned = pruned_for(large, t, protocol, store, data, progress)
                 for s in chosen:
                     spec = child_spec(parent, pruned, t, s, protocol, large.macs)
                     overall.next(f"{t.name} {s.name} seed {seed}", store.status(spec, seed))
@@ -506,6 +549,7 @@ def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None) 
         "key": run.key,
         "init": run.spec.init,
         "notes": "; ".join(pruned.notes) if pruned is not None else "",
+        "sparsity": pruned.sparsity if pruned is not None else 0.0,
     }
 
 

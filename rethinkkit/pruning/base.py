@@ -53,6 +53,14 @@ class Pruned:
     def options(self) -> dict:
         return self.arch["options"]
 
+    @property
+    def sparsity(self) -> float:
+        """The zeroed fraction of the masked weights (NaN when the method removes instead of masking)."""
+        if not self.masks:
+            return float("nan")
+        total = sum(m.numel() for m in self.masks.values())
+        return 1 - sum(int(m.sum()) for m in self.masks.values()) / total
+
 
 def _no_hooks(model: str, spec) -> tuple:
     return ()
