@@ -463,6 +463,19 @@ _TABLES = {
 }
 
 
+def lottery(number: int, lr: float, dataset: str | None = None) -> pd.DataFrame:
+    """Section 6's Table `number` (8: L1-norm targets; 9: one-shot magnitude pruning) at the
+    initial learning rate `lr`: "8a"/"9a" at 0.1, "8b"/"9b" at 0.01; at any other lr the paper
+    reports nothing, and the table is empty (so ours still shows, without the paper's cells)."""
+    ids = [t for t, at in LOTTERY_LR.items() if t[:-1] == str(number)]
+    if not ids:
+        raise ValueError(f"Section 6's lottery tables are 8 and 9, not {number!r}")
+    chosen = [t for t in ids if math.isclose(LOTTERY_LR[t], float(lr))]
+    if not chosen:
+        return table(ids[0], dataset).iloc[0:0]
+    return table(chosen[0], dataset)
+
+
 def _table_id(table: int | str) -> str:
     key = str(table).lower()
     if key not in _TABLES:

@@ -98,6 +98,10 @@ class Protocol:
     def large_recipe(self) -> Recipe:
         return dataclasses.replace(self.large, epochs=self.epochs)
 
+    def at_lr(self, lr: float) -> "Protocol":
+        """This protocol with the large model's (and so every scratch and ticket run's) initial lr."""
+        return dataclasses.replace(self, large=dataclasses.replace(self.large, lr=float(lr)))
+
     def finetune_recipe(self, method: str = "l1-norm") -> Recipe:
         """`method`'s fine-tuning recipe here (or the protocol's override), at `finetune_epochs`."""
         base = self.finetune or pruning.get(method).finetune_recipe(self.kind)
@@ -273,11 +277,13 @@ def target(config) -> Target:
     return Target(config.name, config.model, config.spec, config.method)
 
 
-def uniform(model: str, ratio: float, method: str = "l1-norm") -> Target:
+def uniform(model: str, ratio: float, method: str = "l1-norm", **options) -> Target:
     """A custom target: `method` at one `ratio` (L1-norm: every prunable layer keeps
-    int(C * (1 - ratio)); Network Slimming: that fraction of all channels, globally)."""
+    int(C * (1 - ratio)); Network Slimming: that fraction of all channels, globally; magnitude:
+    that fraction of all conv weights). `options` are model build options (e.g. head="linear")."""
     suffix = "uniform" if method == "l1-norm" else method
-    return Target(f"{model}-{suffix}-{ratio:g}", model, pruning.get(method).spec_for(ratio), method)
+    return Target(f"{model}-{suffix}-{ratio:g}", model, pruning.get(method).spec_for(ratio), method,
+                  options=tuple(sorted(options.items())))
 
 
 def iterative(model: str, rounds: int, per_round: float = 0.2) -> list[Target]:
@@ -462,7 +468,7 @@ def run(
 ) -> pd.DataFrame:
     """Run the protocol for every target and seed; one row per run (a large model's row, once
     however many targets share it, has strategy "unpruned"): dataset, model, config, method,
-    strategy, seed, epochs, cfg, num_classes, params, macs, final_top1, best_top1, best_epoch,
+    strategy, seed, epochs, lr (the initial one), cfg, num_classes, params, macs, final_top1, best_top1, best_epoch,
     seconds, key, init, notes, sparsity (the zeroed fraction of the masked weights; NaN unmasked).
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
@@ -497,6 +503,15 @@ def run(
     finally:
         overall.close()
     return pd.DataFrame(rows)
+
+
+def run_lrs(protocol: Protocol, lrs: Sequence[float], targets: Iterable, seeds: Sequence[int],
+            strategies: Iterable[str | Strategy] = LOTTERY, **kwargs) -> pd.DataFrame:
+    """`run` once per initial learning rate (the large model's, which the scratch and ticket
+    runs share; Section 6 compares 0.1 and 0.01); one table, its `lr` column telling them apart."""
+    targets, strategies = list(targets), list(strategies)
+    frames = [run(protocol.at_lr(lr), targets, seeds, strategies, **kwargs) for lr in lrs]
+    return pd.concat(frames, ignore_index=True)
 
 
 class _Overall:
@@ -538,6 +553,7 @@ def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None) 
         "strategy": strategy_name,
         "seed": run.seed,
         "epochs": run.spec.recipe.epochs,
+        "lr": run.spec.recipe.lr,
         "cfg": list(run.spec.cfg) if run.spec.cfg is not None else models.default_cfg(run.spec.model),
         "num_classes": int(h["num_classes"].iloc[0]),
         "params": run.params,

@@ -146,6 +146,22 @@ def budget_table(
     return table
 
 
+def run_budgets(runs: pd.DataFrame, protocol) -> pd.DataFrame:
+    """Per pruned config of a protocol table: the large and pruned MACs (nonzero ones for masked
+    models; means over seeds), the ratio, both scratch schedules under `protocol`'s rule and cap,
+    and whether Scratch-B's epochs are capped, and why (`budget.describe`)."""
+    large = runs[runs["strategy"] == "unpruned"].groupby("model")["macs"].mean()
+    rows = []
+    for config, group in runs[runs["strategy"] != "unpruned"].groupby("config", sort=False):
+        model = group["model"].iloc[0]
+        pruned = group["macs"].mean()
+        plan = budget_mod.describe(large[model], min(pruned, large[model]), protocol.large_recipe, protocol.rule,
+                                   protocol.budget_cap)
+        rows.append({"config": config, "sparsity": group["sparsity"].mean() if "sparsity" in group else float("nan"),
+                     **plan})
+    return pd.DataFrame(rows)
+
+
 def budget_rules(ratios: Sequence[float], cifar: Recipe = Recipe(), imagenet: Recipe = IMAGENET) -> pd.DataFrame:
     """Scratch-B epochs and milestones under both rules for MACs ratios (base / pruned)."""
     rows = []
@@ -401,6 +417,105 @@ def plot_strategies(ours: pd.DataFrame, paper: pd.DataFrame | None = None, metri
     ax.set_ylabel(f"top-1 (%), {METRICS.get(metric, metric)}")
     ax.set_title("accuracy by strategy (mean ± sd over seeds)")
     ax.legend(fontsize="small", ncol=2)
+    return ax
+
+
+def plot_sparsity(ours: pd.DataFrame, paper: pd.DataFrame | None = None, metric: str = "final_top1", ax=None):
+    """Accuracy against the prune ratio (the zeroed fraction of the conv weights: the rows'
+    `sparsity`), one line per strategy and initial learning rate, mean ± sd over seeds; the
+    unpruned models at ratio 0. With `paper` (a table with a ratio column, e.g. Table 9), its
+    means as hollow diamonds. Figure 7 of the paper. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    check_metric(metric)
+    if ours.empty:
+        raise ValueError("nothing to plot: the table of runs is empty")
+    # a ratio per target: seeds' masks differ in the last weights, so the ratio is rounded to 0.1%
+    df = ours.assign(ratio=ours["sparsity"].where(ours["strategy"] != "unpruned", 0.0).round(3))
+    if df["ratio"].isna().any():
+        raise ValueError("plot_sparsity needs masked runs (magnitude pruning): some rows have no sparsity")
+    lrs = sorted(df["lr"].unique(), reverse=True) if "lr" in df else [None]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    palette = dict(zip(["winning-ticket", "random-init", "fine-tune", "scratch-e", "scratch-b"],
+                       sns.color_palette("colorblind", 5)))
+    styles = dict(zip(lrs, ["-", "--", ":", "-."]))
+    for lr in lrs:
+        at = df if lr is None else df[df["lr"] == lr]
+        unpruned = at[at["strategy"] == "unpruned"][metric]
+        for strategy, group in at[at["strategy"] != "unpruned"].groupby("strategy", sort=False):
+            points = (pd.concat([group[["ratio", metric]], unpruned.to_frame().assign(ratio=0.0)])
+                      .groupby("ratio")[metric]
+                      .agg(["mean", lambda v: v.std(ddof=1) if len(v) > 1 else 0.0]))
+            points.columns = ["mean", "sd"]
+            label = strategy + (f", lr {lr:g}" if lr is not None else "")
+            color = palette.get(strategy)
+            ax.errorbar(100 * points.index, points["mean"], yerr=points["sd"], color=color, linestyle=styles[lr],
+                        marker="o", capsize=3, label=label)
+    if paper is not None and "ratio" in paper:
+        for strategy, group in paper[paper["strategy"] != "unpruned"].groupby("strategy", sort=False):
+            ax.scatter(100 * group["ratio"], group["mean"], marker="D", facecolors="none",
+                       edgecolors=palette.get(strategy), s=40, label=f"paper: {strategy}")
+    ax.set_xlabel("prune ratio (% of conv weights zeroed)")
+    ax.set_ylabel(f"top-1 (%), {METRICS[metric]}")
+    ax.set_title("accuracy vs prune ratio (mean ± sd over seeds)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def conv_weights(table: pd.DataFrame, store: Store | str | None = None, nonzero: bool = True,
+                 per_run: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    """The conv weights of the runs in a protocol table (by `key`), one row per weight: model,
+    method, config, strategy, seed, weight. Zeroed (masked) weights are left out when `nonzero`, so a sparse
+    model shows the weights it uses; at most `per_run` weights are sampled from each run (seeded).
+    Appendix F's Figure 8 is their histogram by strategy."""
+    import torch
+
+    store = store if isinstance(store, Store) else Store(store)
+    frames = []
+    for row in table.drop_duplicates("key").itertuples():
+        state = torch.load(store.root / row.key / "model.pt", map_location="cpu", weights_only=True)
+        flat = torch.cat([v.flatten() for v in state.values() if v.dim() == 4])
+        if nonzero:
+            flat = flat[flat != 0]
+        if flat.numel() > per_run:
+            flat = flat[torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(seed))[:per_run]]
+        frames.append(pd.DataFrame({"model": row.model, "method": row.method, "config": row.config,
+                                    "strategy": row.strategy, "seed": row.seed, "weight": flat.numpy()}))
+    if not frames:
+        raise ValueError("no runs in the table")
+    return pd.concat(frames, ignore_index=True)
+
+
+def near_zero(weights: pd.DataFrame, quantile: float = 0.1) -> pd.DataFrame:
+    """Per base model, method and strategy, the fraction of conv weights whose magnitude lies
+    below the unpruned model's `quantile` of |w| (so 0.1 for the unpruned model itself):
+    Appendix F's reading, "the weights close to zero are much fewer" after pruning, as a number."""
+    rows = []
+    for (model, method), group in weights.groupby(["model", "method"], sort=False):
+        unpruned = group[group["strategy"] == "unpruned"]["weight"].abs()
+        if unpruned.empty:
+            raise ValueError(f"{model}: near_zero needs the unpruned model's weights (strategy 'unpruned')")
+        cut = unpruned.quantile(quantile)
+        for (config, strategy), part in group.groupby(["config", "strategy"], sort=False):
+            rows.append({"model": model, "method": method, "config": config, "strategy": strategy, "threshold": cut,
+                         "fraction_below": float((part["weight"].abs() < cut).mean())})
+    return pd.DataFrame(rows)
+
+
+def plot_weights(weights: pd.DataFrame, by: str = "strategy", ax=None):
+    """Histogram (density) of conv weights, one curve per `by` value: Figure 8. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if weights.empty:
+        raise ValueError("no weights to plot")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    sns.histplot(data=weights, x="weight", hue=by, stat="density", common_norm=False, element="step", fill=False,
+                 bins=120, ax=ax)
+    ax.set_title("conv-weight distribution" + (" (zeroed weights left out)" if (weights["weight"] != 0).all() else ""))
     return ax
 
 

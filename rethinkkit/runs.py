@@ -25,6 +25,8 @@ be read is moved aside (`<name>.corrupt-<time>`) with a warning, never silently 
 """
 from __future__ import annotations
 
+import copy
+
 import contextlib
 import fcntl
 import hashlib
@@ -202,7 +204,7 @@ class Store:
                 model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
             digest = state_digest(model.state_dict())  # the starting weights, provably rebuilt later
             atomic_write(folder / INIT_DIGEST, lambda f: f.write(digest.encode()))
-        counts = flops.count_nonzero(model, data.image_shape) if _masked(spec) else flops.count(model, data.image_shape)
+        counts = _counts(spec, model, data.image_shape)
         began = time.time()
         result = train(
             model,
@@ -273,6 +275,20 @@ def _data_for(spec: RunSpec, data, root, device):
 def _masked(spec: RunSpec) -> bool:
     """Whether the run trains with fixed weight masks: its MACs are the nonzero ones."""
     return any(hasattr(hook, "masks") for hook in spec.hooks)
+
+
+def _counts(spec: RunSpec, model: nn.Module, shape) -> flops.Counts:
+    """The run's params and MACs: nonzero ones under masks, counted with the masks applied (a
+    fresh, unmasked start is masked by the hook when training starts)."""
+    if not _masked(spec):
+        return flops.count(model, shape)
+    masked = copy.deepcopy(model)
+    params = dict(masked.named_parameters())
+    with torch.no_grad():
+        for hook in spec.hooks:
+            for name, mask in getattr(hook, "masks", {}).items():
+                params[name].mul_(mask.to(params[name].device, params[name].dtype))
+    return flops.count_nonzero(masked, shape)
 
 
 # Where a run came from; written beside RUN_COLUMNS (results from before they existed lack them)
