@@ -43,3 +43,28 @@ def test_slimming_results_script(tmp_path):
     assert f"sparsity strength s of the large models: {sparsity}" in text
     for figure in ("tiny_curves.png", "tiny_strategies.png"):
         assert (tmp_path / "out" / figure).stat().st_size > 1000 and f"({figure})" in text
+
+
+def test_unstructured_results_script(tmp_path):
+    runs = run_script("unstructured_results.py", ["--configs", "vgg19_bn-p80", "--budget-cap", "2"], tmp_path)
+    assert sorted(runs.strategy) == ["fine-tune", "scratch-b", "scratch-e", "unpruned"]
+    pruned = runs[runs.strategy != "unpruned"]
+    assert (pruned.sparsity.round(3) == 0.8).all() and (pruned.macs < runs.macs.max()).all()
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    assert "## Scratch-B's budget from the nonzero MACs" in text and "yes: the MACs ratio" in text  # capped at 2
+    assert "'budget_cap': (2.0, 'none')" in text  # the cap is a named deviation
+
+
+def test_lottery_results_script(tmp_path):
+    env = {**os.environ, "RETHINKKIT_STORE": str(tmp_path / "store")}
+    args = [*TINY, "--out", str(tmp_path / "out"), "--ratios", "0.8", "--lrs", "0.1", "0.01"]
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "lottery_results.py"), *args],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = pd.read_csv(tmp_path / "out" / "tiny.csv")
+    assert sorted(set(runs.strategy)) == ["random-init", "unpruned", "winning-ticket"]
+    assert sorted(set(runs.lr)) == [0.01, 0.1] and len(runs) == 6
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    for section in ("## Ours beside Table 9 at lr 0.1", "## Ours beside Table 9 at lr 0.01", "## Mean top-1 by"):
+        assert section in text
+    assert (tmp_path / "out" / "tiny_sparsity.png").stat().st_size > 1000
