@@ -233,3 +233,30 @@ def test_iterative_pruning_chains_cached_winning_tickets(mini, store, protocol):
     assert {p.name for p in store.root.iterdir()} == before and again["key"].tolist() == df["key"].tolist()
     with pytest.raises(ValueError, match="remaining=True"):
         pipeline.Target("x", "resnet20", MagnitudeSpec(0.2), "magnitude", rounds=2)
+
+
+def test_an_unscaled_scratch_run_counts_its_nonzero_macs_and_the_reports_read_the_runs(mini, store, protocol):
+    """rescale=False starts from the seed's plain fresh init (masked by the hook): the run still
+    counts the masked model's MACs. Then the report functions of 04_3 and F on real runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    t = pipeline.Target("resnet20-p80-unscaled", "resnet20", MagnitudeSpec(0.8, rescale=False), "magnitude")
+    df = pipeline.run(protocol, [t], seeds=[0, 1], strategies=["fine-tune", "scratch-e"], data=mini, store=store,
+                      progress=False)
+    large = store.get(pipeline.parent_spec(protocol, t), 0)
+    pruned = pipeline.pruned_of(large, t, mini)
+    scratch = df[(df.strategy == "scratch-e") & (df.seed == 0)].iloc[0]
+    assert scratch["init"] == "scratch" and scratch["macs"] == pruned.macs < large.macs
+    budgets = rk.report.run_budgets(df, protocol)
+    assert budgets["macs_ratio"].iloc[0] == pytest.approx(large.macs / df[df.strategy != "unpruned"].macs.mean())
+    assert budgets["capped"].iloc[0].startswith("no: the paper's CIFAR rule")
+    weights = rk.report.conv_weights(df, store)
+    assert (weights["weight"] != 0).all() and set(weights["strategy"]) == {"unpruned", "fine-tune", "scratch-e"}
+    near = rk.report.near_zero(weights).set_index("strategy")["fraction_below"]
+    assert near["unpruned"] == pytest.approx(0.1, abs=0.01)
+    rk.report.plot_weights(weights)
+    ax = rk.report.plot_sparsity(df.assign(lr=0.1))
+    assert set(ax.get_legend_handles_labels()[1]) >= {"fine-tune, lr 0.1", "scratch-e, lr 0.1"}
+    with pytest.raises(ValueError, match="needs masked runs"):
+        rk.report.plot_sparsity(df.assign(sparsity=float("nan")))
