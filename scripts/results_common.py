@@ -46,6 +46,17 @@ def study(args: argparse.Namespace):
                              lr=args.lr)
 
 
+def write_runs(runs: pd.DataFrame, paper: pd.DataFrame, args: argparse.Namespace) -> None:
+    """<name>.csv (one row per run), <name>_curves.png (the large models' learning curves) and
+    <name>_strategies.png (accuracy by strategy, the paper's means beside) under args.out."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / f"{args.name}.csv", index=False)
+    curves = rk.report.plot_history(rk.report.history_of(runs, strategy="unpruned"), hue="config")
+    curves.figure.savefig(args.out / f"{args.name}_curves.png", dpi=120, bbox_inches="tight")
+    bars = rk.report.plot_strategies(runs, paper)
+    bars.figure.savefig(args.out / f"{args.name}_strategies.png", dpi=120, bbox_inches="tight")
+
+
 def epochs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Epochs per config (rows) and strategy (columns), "—" where a config has no such run."""
     epochs = runs.groupby(["config", "strategy"], sort=False)["epochs"].first().unstack()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import matplotlib
-from results_common import claim_lines, epochs_table, parser, study
+from results_common import claim_lines, epochs_table, parser, study, write_runs
 
 import rethinkkit as rk
 
@@ -34,12 +34,7 @@ def main() -> None:
     paper = rk.paper.table(4, dataset=rk.paper.compared_dataset(data.name))
     sizes = runs[runs.strategy.isin(["unpruned", "scratch-e"])].groupby("config", sort=False)[["params", "macs"]].mean()
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(args.out / f"{args.name}.csv", index=False)
-    curves = rk.report.plot_history(rk.report.history_of(runs, strategy="unpruned"), hue="config")
-    curves.figure.savefig(args.out / f"{args.name}_curves.png", dpi=120, bbox_inches="tight")
-    bars = rk.report.plot_strategies(runs, paper)
-    bars.figure.savefig(args.out / f"{args.name}_strategies.png", dpi=120, bbox_inches="tight")
+    write_runs(runs, paper, args)
     notes = sorted({n for n in runs["notes"] if n})
     lines = [
         f"# Table 4 (Network Slimming) on {data.name}",

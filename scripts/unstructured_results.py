@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import matplotlib
-from results_common import claim_lines, epochs_table, parser, study
+from results_common import claim_lines, epochs_table, parser, study, write_runs
 
 import rethinkkit as rk
 
@@ -35,12 +35,7 @@ def main() -> None:
                                                      "scratch_b_epochs", "capped"]]
     gaps = rk.report.gaps(runs, paper, ["fine-tune", "scratch-e", "scratch-b"], "unpruned")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(args.out / f"{args.name}.csv", index=False)
-    curves = rk.report.plot_history(rk.report.history_of(runs, strategy="unpruned"), hue="config")
-    curves.figure.savefig(args.out / f"{args.name}_curves.png", dpi=120, bbox_inches="tight")
-    bars = rk.report.plot_strategies(runs, paper)
-    bars.figure.savefig(args.out / f"{args.name}_strategies.png", dpi=120, bbox_inches="tight")
+    write_runs(runs, paper, args)
     lines = [
         f"# Table 6 (unstructured magnitude pruning) on {data.name}",
         "",

@@ -2,12 +2,7 @@
 the global threshold, masks that stay exactly zero through training and a kill + resume, nonzero
 MACs against an independent count, the rescaled scratch init, winning tickets bit-identical to
 their large run's initialisation."""
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import pytest
 import torch
@@ -17,6 +12,8 @@ import rethinkkit as rk
 from rethinkkit import pipeline
 from rethinkkit.pruning import MagnitudeSpec
 from rethinkkit.pruning.magnitude import conv_weights
+
+from killing import sigkill_after_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -132,14 +129,7 @@ def test_masked_weights_stay_zero_across_a_kill_and_resume(tmp_path):
     spec, pruned = scope["spec"], scope["pruned"]
     killed = rk.runs.Store(tmp_path / "killed")
     checkpoint = killed.run_dir(spec, 3) / "checkpoint.pt"
-    proc = subprocess.Popen([sys.executable, str(script), str(killed.root)], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:  # no deadline: a busy machine only makes this wait longer
-        while not (checkpoint.exists() and _epoch(checkpoint) >= 2):
-            assert proc.poll() is None, "the runner exited before it could be killed"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    sigkill_after_checkpoint(script, killed.root, checkpoint)
     assert killed.status(spec, 3) == "partial", "the kill did not land mid-run"
     torch.set_num_threads(1)
     resumed = killed.get_or_run(spec, 3, device="cpu", initial=lambda: pruned.model.state_dict())
@@ -151,12 +141,6 @@ def test_masked_weights_stay_zero_across_a_kill_and_resume(tmp_path):
         assert torch.equal(state[name], other[name]), name
     assert resumed.history["test_top1"].tolist() == straight.history["test_top1"].tolist()
 
-
-def _epoch(checkpoint):
-    try:
-        return torch.load(checkpoint, weights_only=False)["epoch"]
-    except (RuntimeError, EOFError, FileNotFoundError):  # caught mid-rename
-        return 0
 
 
 @pytest.fixture

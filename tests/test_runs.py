@@ -1,11 +1,6 @@
 import dataclasses
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import pandas as pd
 import pytest
@@ -13,6 +8,8 @@ import torch
 
 import rethinkkit as rk
 from rethinkkit.config import Recipe, RunSpec
+
+from killing import checkpoint_epoch, sigkill_after_checkpoint
 
 SPEC = RunSpec(
     dataset="fashion-mnist-mini",
@@ -106,14 +103,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     script.write_text(RUNNER.replace("EPOCHS", str(epochs)))
     killed = rk.runs.Store(tmp_path / "killed")
     checkpoint = killed.run_dir(spec, 3) / "checkpoint.pt"
-    proc = subprocess.Popen([sys.executable, str(script), str(killed.root)], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:  # no deadline: a busy machine only makes this wait longer
-        while not (checkpoint.exists() and _epoch(checkpoint) >= 2):
-            assert proc.poll() is None, "the runner exited before it could be killed"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    sigkill_after_checkpoint(script, killed.root, checkpoint)
     assert killed.status(spec, 3) == "partial", "the kill did not land mid-run"
     done_before = torch.load(checkpoint, weights_only=False)["epoch"]
     assert 2 <= done_before < epochs
@@ -126,12 +116,6 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(a, b), f"{name} differs after resume"
     assert resumed.history["test_top1"].tolist() == straight.history["test_top1"].tolist()
 
-
-def _epoch(checkpoint):
-    try:
-        return torch.load(checkpoint, weights_only=False)["epoch"]
-    except (RuntimeError, EOFError, FileNotFoundError):  # caught mid-rename
-        return 0
 
 
 DIVERGES = RunSpec(dataset="fashion-mnist-mini", model="resnet20", cfg=[4] * 3 + [8] * 3 + [16] * 3,
@@ -180,7 +164,7 @@ def test_a_truncated_checkpoint_is_moved_aside_and_the_previous_one_used(store, 
         with pytest.raises(KeyboardInterrupt):
             store.get_or_run(spec, 0, data=mini)
     checkpoint = folder / "checkpoint.pt"
-    assert _epoch(checkpoint) == 2 and _epoch(folder / "checkpoint.prev.pt") == 1
+    assert checkpoint_epoch(checkpoint) == 2 and checkpoint_epoch(folder / "checkpoint.prev.pt") == 1
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
 
     with pytest.warns(rk.files.CorruptFile, match=r"checkpoint\.pt cannot be read.*moved to checkpoint\.pt\.corrupt-.*previous checkpoint"):

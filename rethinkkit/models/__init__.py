@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import (RESNET_INIT, SLIMMING_INIT, WEIGHT_LEVEL_INIT, WEIGHT_LEVEL_VGG_INIT, ChannelSelection, Init,
-                     Net, PrunableLayer, Spec)
+from .common import WEIGHT_LEVEL_INIT, WEIGHT_LEVEL_VGG_INIT, ChannelSelection, Init, Net, PrunableLayer, Spec
 from .densenet import DenseNet, DenseNetSpec
 from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec

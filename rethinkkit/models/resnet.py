@@ -25,7 +25,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import RESNET_INIT, WEIGHT_LEVEL_INIT, Init, Net, PrunableLayer, check_widths, init_conv_bn_
+from .common import RESNET_INIT, Init, Net, PrunableLayer, check_widths, init_conv_bn_
 
 STAGE_WIDTHS = (16, 32, 64)
 
