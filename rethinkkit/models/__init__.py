@@ -58,8 +58,11 @@ register("preresnet56", PreResNetSpec(depth=56))  # n=6, the slimming code's res
 register("preresnet110", PreResNetSpec(depth=110, init=WEIGHT_LEVEL_INIT))  # the weight-level code's (Table 6)
 register("preresnet164", PreResNetSpec(depth=164))
 register("densenet40", DenseNetSpec(depth=40, growth=12, bottleneck=False, compression=1.0))
+# Table 6's DenseNet-BC-100, as the paper names it. The weight-level code's README builds it with
+# `--depth 100 --compressionRate 2` and no block argument, i.e. 32 non-bottleneck layers per block
+# (4.07M parameters, not BC); we follow the paper (bottleneck, 0.77M), with that code's BN scale 1.
 register("densenet_bc100", DenseNetSpec(depth=100, growth=12, bottleneck=True, compression=0.5,
-                                        init=WEIGHT_LEVEL_INIT))  # the weight-level code's (Table 6)
+                                        init=WEIGHT_LEVEL_INIT))
 
 
 def names() -> list[str]:
