@@ -20,14 +20,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Hand-written counts (conv/linear MACs at 32x32; params with BN), independent of the code.
 
-def vgg_counts(cfg, head, classes=10, channels=3):
+def vgg_counts(cfg, head, classes=10, channels=3, bias=False):
     params = macs = 0
     side = 32
     for width in cfg:
         if width == "M":
             side //= 2
             continue
-        params += 9 * channels * width + 2 * width
+        params += 9 * channels * width + 2 * width + (width if bias else 0)
         macs += 9 * channels * width * side * side
         channels = width
     if head == "mlp":
@@ -58,7 +58,7 @@ def vgg_imagenet_counts(cfg, classes=10, channels=3, side=32):
     return params + inputs * classes + classes, macs + inputs * classes
 
 
-def resnet_counts(cfg, classes=10, channels=3):
+def resnet_counts(cfg, classes=10, channels=3, projection=False):
     n = len(cfg) // 3
     params = 9 * channels * 16 + 2 * 16
     macs = 9 * channels * 16 * 32 * 32
@@ -68,6 +68,9 @@ def resnet_counts(cfg, classes=10, channels=3):
         width, side = (16, 32, 64)[stage], (32, 16, 8)[stage]
         params += 9 * inputs * inner + 2 * inner + 9 * inner * width + 2 * width
         macs += (9 * inputs * inner + 9 * inner * width) * side * side
+        if projection and inputs != width:  # conv1x1 (stride 2) + BN on a stage's first block
+            params += inputs * width + 2 * width
+            macs += inputs * width * side * side
         inputs = width
     return params + 64 * classes + classes, macs + 64 * classes
 
@@ -120,6 +123,9 @@ FORMULAS = {
     "vgg13": lambda cfg: vgg_counts(cfg, "linear"),
     "vgg16": lambda cfg: vgg_counts(cfg, "mlp"),
     "vgg19": lambda cfg: vgg_counts(cfg, "linear"),
+    "vgg16_bn": lambda cfg: vgg_counts(cfg, "linear", bias=True),
+    "vgg19_bn": lambda cfg: vgg_counts(cfg, "linear", bias=True),
+    "resnet50": lambda cfg: resnet_counts(cfg, projection=True),
     "resnet20": resnet_counts,
     "resnet32": resnet_counts,
     "resnet56": resnet_counts,
