@@ -283,11 +283,9 @@ def _counts(spec: RunSpec, model: nn.Module, shape) -> flops.Counts:
     if not _masked(spec):
         return flops.count(model, shape)
     masked = copy.deepcopy(model)
-    params = dict(masked.named_parameters())
-    with torch.no_grad():
-        for hook in spec.hooks:
-            for name, mask in getattr(hook, "masks", {}).items():
-                params[name].mul_(mask.to(params[name].device, params[name].dtype))
+    for hook in spec.hooks:
+        if hasattr(hook, "masks"):
+            hook.on_start(masked)  # the hook's own masking, as training will apply it
     return flops.count_nonzero(masked, shape)
 
 
