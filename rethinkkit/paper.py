@@ -510,3 +510,127 @@ def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
         })
     columns = ["dataset", "model", "config", "strategy", "mean", "std", "n", "source", *(["ratio"] if has_ratio else [])]
     return pd.DataFrame(out, columns=columns)
+
+
+# --- Section 5 and Appendix G: the architectures pruning finds ----------------------------
+# Stages are the paper's: layers with the same feature map size, numbered from 1 at the input.
+
+# Table 7: VGG-16 on CIFAR-10 pruned by Network Slimming at 60% of the channels; the width of each
+# of the 13 convs, unpruned and pruned (mean, std over 5 runs)
+_TABLE_7 = [
+    (1, 64, 39.0, 3.7), (2, 64, 64.0, 0.0), (3, 128, 127.8, 0.4), (4, 128, 128.0, 0.0), (5, 256, 255.0, 1.0),
+    (6, 256, 250.5, 0.5), (7, 256, 226.0, 2.5), (8, 512, 217.3, 6.6), (9, 512, 120.0, 4.4), (10, 512, 63.0, 1.9),
+    (11, 512, 47.8, 2.9), (12, 512, 62.0, 3.4), (13, 512, 88.8, 3.1),
+]
+# Tables 18 and 21: the kept fraction of channels per stage (rows) at each total prune ratio (columns)
+_STAGE_PATTERNS = {
+    "18": ("preresnet164", "cifar10", "network-slimming", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), [
+        (0.879, 0.729, 0.557, 0.484, 0.421, 0.349, 0.271),
+        (0.959, 0.863, 0.754, 0.651, 0.537, 0.428, 0.320),
+        (0.889, 0.798, 0.716, 0.610, 0.507, 0.403, 0.301),
+    ]),
+    "21": ("vgg16", "cifar10", "network-slimming", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6), [
+        (0.969, 0.914, 0.883, 0.875, 0.844, 0.836),
+        (1.000, 1.000, 1.000, 1.000, 1.000, 1.000),
+        (0.991, 0.975, 0.966, 0.957, 0.947, 0.947),
+        (0.861, 0.718, 0.575, 0.446, 0.312, 0.258),
+        (0.871, 0.751, 0.626, 0.486, 0.352, 0.132),
+    ]),
+}
+# Tables 19 and 20: the average 3x3 keep map per stage under unstructured pruning at 10%, 50%, 90%;
+# per stage three kernel rows, each holding that row of the map at 10%, then 50%, then 90%
+_KERNEL_PATTERNS = {
+    "19": ("preresnet110", "cifar100", "magnitude", (0.1, 0.5, 0.9), [
+        [(0.905, 0.905, 0.909, 0.530, 0.561, 0.538, 0.129, 0.171, 0.133),
+         (0.900, 0.912, 0.899, 0.559, 0.588, 0.551, 0.166, 0.217, 0.176),
+         (0.903, 0.913, 0.902, 0.532, 0.563, 0.547, 0.142, 0.172, 0.163)],
+        [(0.906, 0.911, 0.906, 0.485, 0.523, 0.503, 0.073, 0.102, 0.085),
+         (0.912, 0.911, 0.915, 0.508, 0.529, 0.525, 0.099, 0.114, 0.111),
+         (0.911, 0.916, 0.912, 0.502, 0.529, 0.519, 0.080, 0.113, 0.096)],
+        [(0.901, 0.904, 0.900, 0.454, 0.475, 0.454, 0.043, 0.059, 0.048),
+         (0.885, 0.891, 0.889, 0.409, 0.420, 0.415, 0.032, 0.033, 0.035),
+         (0.898, 0.903, 0.902, 0.450, 0.468, 0.458, 0.042, 0.055, 0.046)],
+    ]),
+    "20": ("densenet40", "cifar100", "magnitude", (0.1, 0.5, 0.9), [
+        [(0.861, 0.856, 0.858, 0.507, 0.495, 0.510, 0.145, 0.129, 0.142),
+         (0.843, 0.844, 0.851, 0.484, 0.486, 0.479, 0.123, 0.115, 0.126),
+         (0.850, 0.854, 0.857, 0.509, 0.490, 0.511, 0.136, 0.131, 0.147)],
+        [(0.907, 0.905, 0.906, 0.498, 0.487, 0.499, 0.099, 0.088, 0.100),
+         (0.892, 0.888, 0.892, 0.442, 0.427, 0.444, 0.064, 0.043, 0.065),
+         (0.907, 0.906, 0.905, 0.497, 0.485, 0.493, 0.095, 0.082, 0.098)],
+        [(0.897, 0.901, 0.899, 0.470, 0.475, 0.472, 0.060, 0.060, 0.064),
+         (0.888, 0.890, 0.889, 0.433, 0.437, 0.435, 0.040, 0.040, 0.042),
+         (0.898, 0.900, 0.899, 0.473, 0.477, 0.473, 0.060, 0.061, 0.063)],
+    ]),
+}
+_APPENDIX_G = {"18": "Table 18 (Appendix G)", "19": "Table 19 (Appendix G)", "20": "Table 20 (Appendix G)",
+               "21": "Table 21 (Appendix G)"}
+
+# What the paper reads from each Section 5 figure and table (figures have no numbers in the text)
+READINGS = {
+    "3": "VGG-16 on CIFAR-10, all trained from scratch: the architectures Network Slimming finds reach the same "
+         "accuracy with about 5x fewer parameters than uniformly pruned ones (left), and magnitude-pruned sparse "
+         "architectures are much more parameter-efficient than uniformly sparsified ones (right).",
+    "7": "The widths Network Slimming keeps are consistent over runs: early layers nearly whole, the 512-wide "
+         "layers of stages 4-5 cut to 48-217 channels.",
+    "4": "The average keep probability of each 3x3 kernel position in stages 3-5 of an unstructured pruned "
+         "VGG-16 forms a very consistent pattern (the figure's values are not in the text).",
+    "5": "On PreResNet-164 (Network Slimming, CIFAR-10), PreResNet-110 and DenseNet-40 (unstructured, CIFAR-100) "
+         "the pruned architectures are not significantly more efficient than uniform ones: their patterns are "
+         "near-uniform across stages (Tables 18-20).",
+    "6": "Architectures designed from the pruned ones' average per-stage pattern (guided) perform on par with the "
+         "pruned architectures, and patterns transferred from VGG-16 on CIFAR-10 to VGG-19 on CIFAR-100 are "
+         "sometimes slightly worse than pruned ones but significantly better than uniform pruning/sparsification.",
+    "18": "PreResNet-164's kept channel fractions are close to uniform across stages at every ratio.",
+    "19": "PreResNet-110's 3x3 keep maps are close to uniform across stages and kernel positions.",
+    "20": "DenseNet-40's 3x3 keep maps are close to uniform across stages and kernel positions.",
+    "21": "VGG-16's latter stages have more redundancy than earlier ones: stage 2 is kept whole, stages 4-5 lose "
+          "most channels; far from uniform.",
+}
+
+
+def reading(number: int | str) -> str:
+    """What the paper reads from Section 5's Figure/Table `number` (3-7, 18-21), with its source."""
+    key = str(number)
+    if key not in READINGS:
+        raise ValueError(f"the paper's Section 5 readings cover {', '.join(READINGS)}, not {number!r}")
+    where = _APPENDIX_G.get(key, f"Section 5, {'Table' if key == '7' else 'Figure'} {key}")
+    return f"{READINGS[key]} ({LIU_2019}, {where})"
+
+
+def widths() -> pd.DataFrame:
+    """Table 7: per conv of VGG-16 (CIFAR-10, Network Slimming, 60% of channels pruned), its width,
+    the pruned width's mean and std over 5 runs; a last row "total"."""
+    rows = [{"layer": str(layer), "width": width, "mean": mean, "std": std} for layer, width, mean, std in _TABLE_7]
+    rows.append({"layer": "total", "width": sum(r["width"] for r in rows), "mean": round(sum(r["mean"] for r in rows), 1),
+                 "std": NAN})
+    return pd.DataFrame(rows).assign(n=5, source=LIU_2019 + ", Table 7")
+
+
+def stage_pattern(number: int | str) -> pd.DataFrame:
+    """Table 18 (PreResNet-164) or 21 (VGG-16), Network Slimming on CIFAR-10, as tidy rows: model,
+    dataset, method, ratio (the total prune ratio), stage (from 1), kept (fraction of channels), source."""
+    key = str(number)
+    if key not in _STAGE_PATTERNS:
+        raise ValueError(f"the paper's per-stage channel patterns are Tables 18 and 21, not {number!r}")
+    model, dataset, method, ratios, stages = _STAGE_PATTERNS[key]
+    return pd.DataFrame([
+        {"model": model, "dataset": dataset, "method": method, "ratio": ratio, "stage": stage, "kept": kept,
+         "source": f"{LIU_2019}, {_APPENDIX_G[key]}"}
+        for stage, values in enumerate(stages, start=1) for ratio, kept in zip(ratios, values)
+    ])
+
+
+def kernel_pattern(number: int | str) -> pd.DataFrame:
+    """Table 19 (PreResNet-110) or 20 (DenseNet-40), unstructured pruning on CIFAR-100, as tidy rows:
+    model, dataset, method, ratio, stage (from 1), row, col (the 3x3 kernel position), kept, source."""
+    key = str(number)
+    if key not in _KERNEL_PATTERNS:
+        raise ValueError(f"the paper's 3x3 kernel patterns are Tables 19 and 20, not {number!r}")
+    model, dataset, method, ratios, stages = _KERNEL_PATTERNS[key]
+    return pd.DataFrame([
+        {"model": model, "dataset": dataset, "method": method, "ratio": ratio, "stage": stage, "row": row, "col": col,
+         "kept": line[3 * r + col], "source": f"{LIU_2019}, {_APPENDIX_G[key]}"}
+        for stage, lines in enumerate(stages, start=1) for row, line in enumerate(lines)
+        for r, ratio in enumerate(ratios) for col in range(3)
+    ])

@@ -23,6 +23,11 @@ its weights start. Strategies (Section 3 and the talk's slides):
   the large model's epochs (Frankle & Carbin 2019; Section 6);
 - ``random-init``: the lottery experiments' name for Scratch-E (the same runs).
 
+Section 5's uniform and guided architectures are targets too, of methods that design an
+architecture without a trained model (`Method.from_trained` False, `designed`): no large model
+is trained for them and only from-scratch strategies apply. A guided target designs from a
+`Pattern` that `pattern(...)` distils from a pruned target's runs and stores beside them.
+
 A strategy starts from one of `STARTS`: the parent's trained weights, the parent's original
 initialisation (lottery tickets), a fresh initialisation, a fresh one re-drawn for the kept
 weights of each masked layer (sparse scratch training), or "scratch": whichever of the last
@@ -45,13 +50,13 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import torch
 
-from . import budget, models, paper, pruning
+from . import budget, flops, models, paper, pruning
 from . import data as data_mod
 from .config import CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
 from .config import seeds as config_seeds
 from .files import CorruptFile, atomic_write, move_aside
-from .pruning import Pruned, magnitude, surgery
-from .runs import Run, Store
+from .pruning import Pattern, Pruned, design, magnitude, surgery
+from .runs import Run, Store, build_model
 from .train import WeightMasks, quiet
 
 
@@ -286,6 +291,19 @@ def uniform(model: str, ratio: float, method: str = "l1-norm", **options) -> Tar
                   options=tuple(sorted(options.items())))
 
 
+def with_uniform(chosen: Iterable) -> list[Target]:
+    """The targets, each followed by its uniform twin at the same ratio (Section 5's baseline): the
+    same fraction of every layer's channels for a structured method, of every conv's weights for
+    a weight-level one (`Method.uniform`)."""
+    out = []
+    for t in (target(c) for c in chosen):
+        ratio = getattr(t.spec, "ratio", None)
+        if ratio is None:
+            raise ValueError(f"target {t.name} has no single prune ratio, so it has no uniform twin")
+        out += [t, uniform(t.model, ratio, pruning.get(t.method).uniform, **dict(t.options))]
+    return out
+
+
 def iterative(model: str, rounds: int, per_round: float = 0.2) -> list[Target]:
     """Frankle & Carbin's iterative magnitude pruning as the paper runs it (Section 6): round k
     prunes `per_round` of the conv weights still nonzero in round k-1's trained winning ticket
@@ -377,15 +395,15 @@ def child_spec(parent: RunSpec, pruned: Pruned, t: Target, s: Strategy, protocol
     )
 
 
-def _start(start: str, pruned: Pruned, large: Run, store: Store, data) -> Callable[[], dict] | None:
-    """The starting weights of a child run of `large` (None: the seed's fresh initialisation)."""
+def _start(start: str, pruned: Pruned, seed: int, large: Run | None, store: Store, data) -> Callable[[], dict] | None:
+    """The starting weights of seed `seed`'s child run of `large` (None: the seed's fresh initialisation)."""
     if start == "trained":
         return lambda: pruned.model.state_dict()
     if start == "original":
         return lambda: _masked(surgery.extract(store.initial_model(large.spec, large.seed, data), pruned.kept),
                                pruned.masks)
     if start == "rescaled":
-        return lambda: _rescaled(pruned, large.seed)
+        return lambda: _rescaled(pruned, seed)
     return None
 
 
@@ -418,10 +436,23 @@ def pruned_for(large: Run, t: Target, protocol: Protocol, store: Store, data, pr
     ticket = STRATEGIES["winning-ticket"]
     for _ in range(1, t.rounds):
         spec = child_spec(parent, pruned, t, ticket, protocol, large.macs)
-        trained = store.get_or_run(spec, large.seed, initial=_start("original", pruned, large, store, data), data=data,
-                                   progress=progress)
+        trained = store.get_or_run(spec, large.seed, initial=_start("original", pruned, large.seed, large, store, data),
+                                   data=data, progress=progress)
         pruned = pruned_of(trained, t, data)
     return pruned
+
+
+def designed(parent: RunSpec, t: Target, seed: int, data) -> tuple[Pruned, int]:
+    """A target whose method reads no trained model (`Method.from_trained` False: Section 5's
+    uniform and guided designs): its architecture for `seed`, designed on a fresh model of the
+    parent spec with torch's generator seeded by `seed` (so random positions are the seed's),
+    and the base model's MACs (Scratch-B's reference). Cheap, so not cached; nothing is trained."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(parent, num_classes=data.num_classes, in_channels=data.in_channels).to(data.device)
+        base = flops.count(model, data.image_shape)
+        torch.manual_seed(seed)
+        return pruning.prune(t.method, model, t.spec, data=data), base.macs
 
 
 def pruned_of(large: Run, t: Target, data) -> Pruned:
@@ -469,40 +500,132 @@ def run(
     """Run the protocol for every target and seed; one row per run (a large model's row, once
     however many targets share it, has strategy "unpruned"): dataset, model, config, method,
     strategy, seed, epochs, lr (the initial one), cfg, num_classes, params, macs, final_top1, best_top1, best_epoch,
-    seconds, key, init, notes, sparsity (the zeroed fraction of the masked weights; NaN unmasked).
+    seconds, key, init, notes, sparsity (the zeroed fraction of the masked weights; NaN unmasked),
+    series (Section 5's figures: "unpruned", "pruned", "uniform", "guided", "transferred guided"),
+    stage_kept and kernel_kept (the architecture's per-stage patterns, `patterns_of`; None where
+    they do not apply). Targets of a method that reads no trained model (uniform and guided
+    designs) train no large model and have no "unpruned" row.
 
     data: the loaded `protocol.dataset` (its device is where training happens); else it is
     loaded by name from `data_root` onto `device`. progress: one line over all runs (done /
     trained / from the store, the current run, time so far) above each run's own bar."""
-    store = store if isinstance(store, Store) else Store(store)
+    store, data = _setup(protocol, store, data, data_root, device)
     chosen = [strategy(s) for s in strategies]
     seeds = config_seeds(seeds)  # checked before anything trains
     targets = [target(c) for c in targets]
-    if data is None:
-        data = data_mod.load(protocol.dataset, root=data_root, device=device)
-    overall = _Overall(len({(parent_spec(protocol, t).key(), s) for t in targets for s in seeds})
+    for t in targets:
+        inheriting = [s.name for s in chosen if s.inherit]
+        if not pruning.get(t.method).from_trained and inheriting:
+            raise ValueError(f"target {t.name}: {t.method} designs an architecture without a trained model, so "
+                             f"{', '.join(inheriting)} has no weights to inherit; train it with scratch-e or scratch-b")
+    trained = [t for t in targets if pruning.get(t.method).from_trained]
+    overall = _Overall(len({(parent_spec(protocol, t).key(), s) for t in trained for s in seeds})
                        + len(targets) * len(seeds) * len(chosen), progress)
     rows, seen = [], set()
     try:
         for t in targets:
             parent = parent_spec(protocol, t)
             for seed in seeds:
-                if (parent.key(), seed) not in seen:
-                    overall.next(f"{t.model} unpruned seed {seed}", store.status(parent, seed))
-                large = store.get_or_run(parent, seed, data=data, progress=progress)
-                if (parent.key(), seed) not in seen:  # one row per large run, however many targets prune it
-                    seen.add((parent.key(), seed))
-                    rows.append(_row(large, t, "unpruned"))
-                pruned = pruned_for(large, t, protocol, store, data, progress)
+                large = None
+                if t in trained:
+                    if (parent.key(), seed) not in seen:
+                        overall.next(f"{t.model} unpruned seed {seed}", store.status(parent, seed))
+                    large = store.get_or_run(parent, seed, data=data, progress=progress)
+                    if (parent.key(), seed) not in seen:  # one row per large run, however many targets prune it
+                        seen.add((parent.key(), seed))
+                        rows.append(_row(large, t, "unpruned"))
+                    pruned, base_macs = pruned_for(large, t, protocol, store, data, progress), large.macs
+                else:
+                    pruned, base_macs = designed(parent, t, seed, data)
+                found = patterns_of(pruned, base_cfg(parent)) if chosen else {}
                 for s in chosen:
-                    spec = child_spec(parent, pruned, t, s, protocol, large.macs)
+                    spec = child_spec(parent, pruned, t, s, protocol, base_macs)
                     overall.next(f"{t.name} {s.name} seed {seed}", store.status(spec, seed))
-                    done = store.get_or_run(spec, seed, initial=_start(start_of(s, t), pruned, large, store, data),
+                    done = store.get_or_run(spec, seed, initial=_start(start_of(s, t), pruned, seed, large, store, data),
                                             data=data, progress=progress)
-                    rows.append(_row(done, t, s.name, pruned))
+                    rows.append(_row(done, t, s.name, pruned, found))
     finally:
         overall.close()
     return pd.DataFrame(rows)
+
+
+def _setup(protocol: Protocol, store, data, data_root, device) -> tuple[Store, object]:
+    store = store if isinstance(store, Store) else Store(store)
+    if data is None:
+        data = data_mod.load(protocol.dataset, root=data_root, device=device)
+    return store, data
+
+
+def base_cfg(parent: RunSpec) -> list:
+    """The cfg of a parent spec's (unpruned) model."""
+    return list(parent.cfg) if parent.cfg is not None else models.default_cfg(parent.model)
+
+
+def patterns_of(pruned: Pruned, base: Sequence) -> dict:
+    """The per-stage patterns of one pruned (or designed) architecture: "stage_kept", the kept
+    fraction of prunable channels per stage (when its cfg differs from the `base` cfg), and
+    "kernel_kept", the 3x3 keep maps per stage (when it is masked); None where they do not apply."""
+    return {
+        "stage_kept": design.channel_pattern(pruned.model, base) if list(pruned.cfg) != list(base) else None,
+        "kernel_kept": design.kernel_pattern(pruned.model, pruned.masks) if pruned.masks else None,
+    }
+
+
+def architectures(protocol: Protocol, targets: Iterable, seeds: Sequence[int], *, data=None,
+                  data_root: str | None = None, store: Store | str | None = None, device=None,
+                  progress: bool | None = None) -> pd.DataFrame:
+    """The architectures pruning finds, without training them (Appendix G): each target's large
+    model of each seed trained (or read) through the store and pruned exactly as `run` does. One
+    row per (target, seed): dataset, model, config, method, series, strategy ("pruned"), seed, cfg,
+    base_cfg, params, macs, sparsity, stage_kept, kernel_kept (`patterns_of`), key (the large run pruned).
+    `rk.report.stage_kept`, `kernel_kept` and `widths` read it like `run`'s rows."""
+    store, data = _setup(protocol, store, data, data_root, device)
+    rows = []
+    for t in (target(c) for c in targets):
+        if not pruning.get(t.method).from_trained:
+            raise ValueError(f"target {t.name}: {t.method} designs architectures without pruning a trained model; "
+                             f"`run` trains them")
+        parent = parent_spec(protocol, t)
+        for seed in config_seeds(seeds):
+            large = store.get_or_run(parent, seed, data=data, progress=progress)
+            pruned = pruned_for(large, t, protocol, store, data, progress)
+            rows.append({"dataset": protocol.dataset, "model": t.model, "config": t.name, "method": t.method,
+                         "series": pruning.get(t.method).series(t.spec, t.model, protocol.dataset),
+                         "strategy": "pruned", "seed": seed, "cfg": list(pruned.cfg), "base_cfg": base_cfg(parent),
+                         "params": pruned.params, "macs": pruned.macs, "sparsity": pruned.sparsity,
+                         **patterns_of(pruned, base_cfg(parent)), "key": large.key})
+    return pd.DataFrame(rows)
+
+
+def pattern(protocol: Protocol, t, seeds: Sequence[int], *, store: Store | str | None = None, **kwargs) -> Pattern:
+    """The average per-stage pattern of target `t`'s pruned architectures over `seeds` (Section 5's
+    guided designs): kept channel fractions per stage for a structured method, 3x3 keep maps per
+    stage for a weight-level one. Each seed's large model is trained and pruned through the store
+    (`architectures`, so the runs are shared with `run`). The pattern names the runs it averages and
+    is written to `<store>/patterns/<target>@<dataset>-<hash>.json`; `guided(pattern, model)` designs
+    from it. `kwargs` are `run`'s (data, data_root, store, device, progress)."""
+    t = target(t)
+    store = store if isinstance(store, Store) else Store(store)
+    rows = architectures(protocol, [t], seeds, store=store, **kwargs)
+    kind = "kernels" if rows["kernel_kept"].notna().all() else "channels"
+    values = rows["kernel_kept" if kind == "kernels" else "stage_kept"]
+    if values.isna().any():
+        raise ValueError(f"target {t.name} pruned nothing for some seed: there is no pattern to distil")
+    result = Pattern(kind, design.average(list(values)), t.model, protocol.dataset, t.name, tuple(rows["key"]))
+    text = result.to_json()
+    path = store.root / "patterns" / f"{result.label}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+    if not path.exists():
+        atomic_write(path, lambda f: f.write(text.encode()))
+    return result
+
+
+def guided(source: Pattern, model: str, **options) -> Target:
+    """Guided pruning or sparsification (Section 5): `model` designed from a pattern of pruned
+    architectures (`pattern(...)`), channels or 3x3 kernels as the pattern's kind; "transferred"
+    when the pattern comes from another model or dataset. `options` are model build options."""
+    method = "guided-channels" if source.kind == "channels" else "guided-sparsity"
+    return Target(f"{model}-guided[{source.label}]", model, pruning.GuidedSpec(source), method,
+                  options=tuple(sorted(options.items())))
 
 
 def run_lrs(protocol: Protocol, lrs: Sequence[float], targets: Iterable, seeds: Sequence[int],
@@ -542,7 +665,7 @@ class _Overall:
             self.bar.close()
 
 
-def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None) -> dict:
+def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None, found: dict | None = None) -> dict:
     h = run.history
     best = h.loc[h["test_top1"].idxmax()]
     return {
@@ -566,6 +689,9 @@ def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None) 
         "init": run.spec.init,
         "notes": "; ".join(pruned.notes) if pruned is not None else "",
         "sparsity": pruned.sparsity if pruned is not None else 0.0,
+        "series": "unpruned" if pruned is None else pruning.get(t.method).series(t.spec, t.model, run.spec.dataset),
+        "stage_kept": (found or {}).get("stage_kept"),  # per stage (patterns_of)
+        "kernel_kept": (found or {}).get("kernel_kept"),
     }
 
 

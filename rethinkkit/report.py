@@ -551,3 +551,188 @@ def markdown(table: pd.DataFrame, digits: int = 2) -> str:
     rule = "|" + "---|" * len(table.columns)
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([head, rule, *rows])
+
+
+# --- Section 5: the architectures pruning finds -------------------------------------------
+
+SERIES = ("pruned", "uniform", "guided", "transferred guided")  # Figures 3, 5, 6; the paper's colours
+SERIES_COLORS = {"pruned": "tab:blue", "uniform": "tab:red", "guided": "tab:green", "transferred guided": "tab:brown"}
+
+
+def _one_per_seed(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | None) -> pd.DataFrame:
+    """The pruned or designed rows of `table` (or of several tables together), one per (config,
+    seed): of `strategy`, or of the first strategy each config has (its architecture is the same
+    under every strategy)."""
+    if not isinstance(table, pd.DataFrame):
+        table = pd.concat([t for t in table if t is not None], ignore_index=True)
+    rows = table[table["strategy"] != "unpruned"]
+    if strategy is not None:
+        rows = rows[rows["strategy"] == strategy]
+    if rows.empty:
+        raise ValueError(f"no pruned or designed runs{' of strategy ' + repr(strategy) if strategy else ''} in the table")
+    return rows.drop_duplicates(["config", "seed"])
+
+
+def widths(table: pd.DataFrame, config: str, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 7: per layer (the cfg's widths in order, 'M' left out) of `config`'s architectures,
+    the unpruned width and the pruned width's mean ± std over seeds, and a "total" row; with
+    `paper` (`rk.paper.widths()`) the paper's beside. The unpruned widths are the rows' `base_cfg`
+    (`pipeline.architectures`), else the table's unpruned model's, else the registered model's."""
+    rows = _one_per_seed(table[table["config"] == config], None) if (table["config"] == config).any() else None
+    if rows is None:
+        raise ValueError(f"no runs of {config!r} in the table; configs: {sorted(set(table['config']))}")
+    model = rows["model"].iloc[0]
+    unpruned = table[(table["strategy"] == "unpruned") & (table["model"] == model)]
+    if "base_cfg" in rows:  # `pipeline.architectures` rows carry it
+        base = rows["base_cfg"].iloc[0]
+    else:
+        base = unpruned["cfg"].iloc[0] if not unpruned.empty else models.default_cfg(model)
+    base = [int(v) for v in base if v != "M"]
+    kept = pd.DataFrame([[int(v) for v in cfg if v != "M"] for cfg in rows["cfg"]])
+    out = pd.DataFrame({"layer": [str(i) for i in range(1, len(base) + 1)], "width": base,
+                        "mean": kept.mean().to_numpy(), "std": kept.std(ddof=1).to_numpy(), "n": len(kept)})
+    totals = kept.sum(axis=1)
+    out.loc[len(out)] = ["total", sum(base), totals.mean(), totals.std(ddof=1), len(kept)]
+    out["width* (ours)"] = [mean_std(m, s, n).replace(f" (n={n})", "") if n > 1 else f"{m:.1f}"
+                            for m, s, n in zip(out["mean"], out["std"], out["n"])]
+    if paper is not None:
+        theirs = paper.set_index("layer")
+        out["width (paper)"] = [theirs["width"].get(layer) for layer in out["layer"]]
+        out["width* (paper)"] = [f"{theirs['mean'][layer]:.1f}" + ("" if pd.isna(theirs["std"][layer])
+                                                                   else f" ± {theirs['std'][layer]:.1f}")
+                                 if layer in theirs.index else "—" for layer in out["layer"]]
+    return out
+
+
+def stage_kept(table: pd.DataFrame, strategy: str | None = None) -> pd.DataFrame:
+    """Tables 18 and 21 (and what a uniform or guided design realises): per config, the kept
+    fraction of prunable channels in each stage (from 1 at the input), mean ± std over seeds:
+    dataset, model, method, series, config, stage, kept, std, n. Configs whose cfg is the unpruned
+    one (weight-level pruning) have none."""
+    rows = _one_per_seed(table, strategy)
+    rows = rows[rows["stage_kept"].notna()]
+    if rows.empty:
+        raise ValueError("no architecture in the table has fewer channels than its base model (stage_kept is empty)")
+    long = [{**{c: r[c] for c in ("dataset", "model", "method", "series", "config")}, "stage": stage, "value": value}
+            for _, r in rows.iterrows() for stage, value in enumerate(r["stage_kept"], start=1)]
+    return _spread(pd.DataFrame(long), ["dataset", "model", "method", "series", "config", "stage"])
+
+
+def kernel_kept(table: pd.DataFrame, strategy: str | None = None) -> pd.DataFrame:
+    """Figure 4, Tables 19 and 20: per sparse config, the fraction of 3x3 conv weights kept at
+    each kernel position (row, col) of each stage (from 1), mean ± std over seeds: dataset, model,
+    method, series, config, stage, row, col, kept, std, n."""
+    rows = _one_per_seed(table, strategy)
+    rows = rows[rows["kernel_kept"].notna()]
+    if rows.empty:
+        raise ValueError("no sparse (masked) architecture in the table (kernel_kept is empty)")
+    long = [{**{c: r[c] for c in ("dataset", "model", "method", "series", "config")}, "stage": stage, "row": i,
+             "col": j, "value": value}
+            for _, r in rows.iterrows() for stage, grid in enumerate(r["kernel_kept"], start=1)
+            for i, line in enumerate(grid) for j, value in enumerate(line)]
+    return _spread(pd.DataFrame(long), ["dataset", "model", "method", "series", "config", "stage", "row", "col"])
+
+
+def _spread(long: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    grouped = long.groupby(by, sort=False)["value"]
+    return grouped.agg(kept="mean", std=lambda s: s.std(ddof=1), n="count").reset_index()
+
+
+def plot_kernel_maps(kernels: pd.DataFrame, config: str, axes=None):
+    """Figure 4: the 3x3 keep map of each stage of `config` (from `kernel_kept`), darker = kept
+    more often, the fraction written in each cell. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    chosen = kernels[kernels["config"] == config]
+    if chosen.empty:
+        raise ValueError(f"no kernel maps of {config!r}; configs: {sorted(set(kernels['config']))}")
+    stages = sorted(set(chosen["stage"]))
+    if axes is None:
+        _, axes = plt.subplots(1, len(stages), figsize=(2.2 * len(stages), 2.4))
+    axes = list(axes) if hasattr(axes, "__len__") else [axes]
+    for ax, stage in zip(axes, stages):
+        grid = chosen[chosen["stage"] == stage].pivot(index="row", columns="col", values="kept")
+        ax.imshow(grid.to_numpy(), cmap="Greys", vmin=0, vmax=1)
+        for (i, j), value in pd.DataFrame(grid).stack().items():
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.5 else "black",
+                    fontsize=8)
+        ax.set_title(f"stage {stage}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].figure.suptitle(f"{config}: 3x3 keep probability", fontsize=10)
+    return axes
+
+
+def efficiency(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | None = None,
+               metric: str = "final_top1") -> pd.DataFrame:
+    """Figures 3, 5, 6 as numbers (of one table or several together): per config, its series, params (mean over seeds) and accuracy
+    mean ± std, and beside each non-uniform config the uniform series' accuracy (same model and
+    dataset) at the same parameters (linear in log-params between the two uniform configs around it; NaN outside
+    their range) and the gap to it. Where a uniform config has the same parameters within 2%
+    (equal sparsity), the gap gets a 95% Welch interval and a verdict; else "no CI" (interpolated)."""
+    import numpy as np
+
+    check_metric(metric)
+    rows = _one_per_seed(table, strategy)
+    stats = rows.groupby(["dataset", "model", "series", "config"], sort=False).agg(
+        params=("params", "mean"), mean=(metric, "mean"), std=(metric, lambda s: s.std(ddof=1)), n=(metric, "count"),
+    ).reset_index()
+    out = []
+    for _, r in stats.iterrows():
+        uniform = stats[(stats["series"] == "uniform") & (stats["dataset"] == r["dataset"])
+                        & (stats["model"] == r["model"])].sort_values("params")
+        line = {**r.to_dict(), "top1": mean_std(r["mean"], r["std"], r["n"]), "uniform at same params": float("nan"),
+                "gap": float("nan"), "low": float("nan"), "high": float("nan"), "verdict": ""}
+        if r["series"] != "uniform" and len(uniform):
+            twin = uniform[(uniform["params"] - r["params"]).abs() <= 0.02 * r["params"]]
+            if len(twin):
+                u = twin.iloc[0]
+                result = welch((r["mean"], r["std"], r["n"]), (u["mean"], u["std"], u["n"]))
+                line.update({"uniform at same params": u["mean"], "gap": result["diff"], "low": result["low"],
+                             "high": result["high"], "verdict": _verdict_text(result, r["series"], "uniform")})
+            elif uniform["params"].min() <= r["params"] <= uniform["params"].max() and len(uniform) > 1:
+                at = float(np.interp(np.log(r["params"]), np.log(uniform["params"]), uniform["mean"]))
+                line.update({"uniform at same params": at, "gap": r["mean"] - at, "verdict": "no CI (interpolated)"})
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def plot_efficiency(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | None = None,
+                    metric: str = "final_top1", ax=None):
+    """Figures 3, 5, 6: accuracy against parameters (log scale), one line per series (pruned,
+    uniform, guided, transferred guided) and dataset/model, mean ± sd over seeds (dots: single
+    seeds). Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    check_metric(metric)
+    rows = _one_per_seed(table, strategy)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for (dataset, model, series), group in rows.groupby(["dataset", "model", "series"], sort=False):
+        color = SERIES_COLORS.get(series)
+        stats = group.groupby("config", sort=False).agg(params=("params", "mean"), mean=(metric, "mean"),
+                                                        std=(metric, lambda s: s.std(ddof=1))).sort_values("params")
+        ax.errorbar(stats["params"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3, color=color,
+                    label=f"{series} ({model}, {dataset})" if rows["model"].nunique() + rows["dataset"].nunique() > 2
+                    else series)
+        ax.scatter(group["params"], group[metric], s=8, alpha=0.4, color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel(f"top-1 (%), {METRICS[metric]}")
+    ax.set_title("trained from scratch: accuracy vs parameters (mean ± sd)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def pattern_ranges(patterns: pd.DataFrame | Sequence[pd.DataFrame | None], by: Sequence[str] = ("config",)) -> pd.DataFrame:
+    """How far from uniform a pattern is (Appendix G's reading as a number): per `by` group of tidy
+    pattern tables (`stage_kept`, `kernel_kept`, `rk.paper.stage_pattern` / `kernel_pattern`), the
+    lowest and highest kept fraction over stages (and kernel positions), and their range."""
+    if not isinstance(patterns, pd.DataFrame):
+        patterns = pd.concat([p for p in patterns if p is not None], ignore_index=True)
+    if patterns.empty:
+        raise ValueError("no patterns to compare")
+    grouped = patterns.groupby(list(by), sort=False)["kept"]
+    out = grouped.agg(lowest="min", highest="max").reset_index()
+    out["range"] = out["highest"] - out["lowest"]
+    return out

@@ -163,7 +163,7 @@ def test_a_winning_ticket_starts_bit_identical_to_its_large_runs_initialisation(
     expected = store.initial_model(large.spec, 1, mini).state_dict()
     for name, mask in pruned.masks.items():
         expected[name] = expected[name] * mask.to(expected[name].dtype)
-    ticket = pipeline._start("original", pruned, large, store, mini)()
+    ticket = pipeline._start("original", pruned, large.seed, large, store, mini)()
     for name, value in expected.items():
         assert torch.equal(ticket[name].cpu(), value.cpu()), name
     ticket_run = store.get(pipeline.child_spec(pipeline.parent_spec(protocol, t), pruned, t,

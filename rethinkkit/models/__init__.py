@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import WEIGHT_LEVEL_INIT, WEIGHT_LEVEL_VGG_INIT, ChannelSelection, Init, Net, PrunableLayer, Spec
+from .common import WEIGHT_LEVEL_INIT, WEIGHT_LEVEL_VGG_INIT, ChannelSelection, Init, Net, PrunableLayer, Spec, stages
 from .densenet import DenseNet, DenseNetSpec
 from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec
@@ -26,7 +26,7 @@ __all__ = [
     "ChannelSelection", "DenseNet", "Init", "ImageNetResNet", "ImageNetVGG", "Net", "PreResNet", "PrunableLayer", "ResNet",
     "Spec", "VGG",
     "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "option_defaults", "register",
-    "uniform_cfg",
+    "stages", "uniform_cfg",
 ]
 
 _REGISTRY: dict[str, Spec] = {}

@@ -299,3 +299,34 @@ def init_conv_bn_(model: nn.Module, init: Init) -> None:
             nn.init.constant_(module.weight, init.bn_weight)
             nn.init.zeros_(module.bias)
     model.init = init
+
+
+def stages(model: nn.Module, input_size: Sequence[int] | None = None) -> dict[str, int]:
+    """The layer stage of every conv, linear and BatchNorm module of `model`, by module name: the
+    paper's "layers with the same feature map size" (Section 5), numbered 0, 1, ... from the
+    largest output side down; flat (linear, BatchNorm1d) outputs are the last stage. Found by running the model once on one zero input of `input_size`
+    (default: its own channels at its own image size), in eval mode, without gradients; the
+    model's flags and state are left as they were."""
+    if input_size is None:
+        input_size = (model.in_channels, model.image_size, model.image_size)
+    sides: dict[str, int] = {}
+
+    def record(name: str, output: torch.Tensor) -> None:  # a forward hook that returns None keeps the output
+        sides.setdefault(name, output.shape[-1] if output.dim() == 4 else 0)
+
+    handles = [module.register_forward_hook(lambda m, i, out, name=name: record(name, out))
+               for name, module in model.named_modules()
+               if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.BatchNorm1d))]
+    modes = {module: module.training for module in model.modules()}
+    tensor = next(iter(model.parameters()))
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_size), device=tensor.device, dtype=tensor.dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.training = training
+    order = sorted(set(sides.values()), reverse=True)
+    return {name: order.index(side) for name, side in sides.items()}

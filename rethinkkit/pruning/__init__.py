@@ -14,14 +14,15 @@ from torch import nn
 
 from .. import flops
 from ..config import FINETUNE_CIFAR, IMAGENET, Recipe
-from . import l1_norm, magnitude, network_slimming, surgery  # noqa: F401
+from . import design, l1_norm, magnitude, network_slimming, surgery  # noqa: F401
 from .base import Method, Pruned, bn_scales, filter_l1, keep_above, keep_top
+from .design import GuidedSpec, Pattern, UniformSpec
 from .l1_norm import L1Spec
 from .magnitude import MagnitudeSpec
 from .network_slimming import SlimmingSpec
 
-__all__ = ["L1Spec", "MagnitudeSpec", "Method", "Pruned", "SlimmingSpec", "bn_scales", "filter_l1", "get", "keep_above",
-           "keep_top", "methods", "prune", "register", "surgery"]
+__all__ = ["GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "SlimmingSpec", "UniformSpec", "bn_scales",
+           "filter_l1", "get", "keep_above", "keep_top", "methods", "prune", "register", "surgery"]
 
 _METHODS: dict[str, Method] = {}
 
@@ -49,8 +50,21 @@ register(Method(  # Liu et al. 2017; fine-tuning 40 epochs (CIFAR) / 5 (ImageNet
 register(Method(  # Han et al. 2015, as the paper's weight-level code; fine-tuning 40 (CIFAR) / 10 (ImageNet) epochs
     "magnitude", magnitude.prune, MagnitudeSpec, magnitude.HAN_2015, ratio_spec=lambda ratio: MagnitudeSpec(ratio=ratio),
     finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(10)},
-    scratch=lambda spec: "rescaled" if spec.rescale else "fresh",
+    scratch=lambda spec: "rescaled" if spec.rescale else "fresh", uniform="uniform-sparsity",
 ))
+
+# Section 5's designed architectures: no trained model is read and only from-scratch strategies train
+# them, so they have no fine-tuning recipe
+for _name, _prune, _spec, _scratch, _series in (
+    ("uniform-channels", design.uniform_channels, UniformSpec, "fresh", lambda spec, model, dataset: "uniform"),
+    ("uniform-sparsity", design.uniform_sparsity, UniformSpec, "rescaled", lambda spec, model, dataset: "uniform"),
+    ("guided-channels", design.guided_channels, GuidedSpec, "fresh", design.series),
+    ("guided-sparsity", design.guided_sparsity, GuidedSpec, "rescaled", design.series),
+):
+    register(Method(_name, _prune, _spec, design.LIU_2019_SECTION_5,
+                    ratio_spec=(lambda ratio: UniformSpec(ratio)) if _spec is UniformSpec else None,
+                    scratch=lambda spec, start=_scratch: start, from_trained=False, series=_series,
+                    uniform="uniform-sparsity" if _scratch == "rescaled" else "uniform-channels"))
 
 
 def methods() -> list[str]:

@@ -70,6 +70,10 @@ def _fresh(spec) -> str:
     return "fresh"
 
 
+def _pruned(spec, model: str, dataset: str) -> str:
+    return "pruned"
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered pruning method and the protocol it brings.
@@ -83,6 +87,13 @@ class Method:
     finetune:    "cifar" / "imagenet" -> the method's fine-tuning recipe there
     scratch:     spec -> how its pruned models start when trained from scratch: "fresh" (a new
                  initialisation) or "rescaled" (sparse models: each layer re-drawn for its kept weights)
+    from_trained: whether it prunes a trained large model; False: it designs an architecture from
+                 a fresh model alone (Section 5's uniform and guided targets), so no large model is
+                 trained and only from-scratch strategies apply
+    series:      (spec, model, dataset) -> the label of its targets in Section 5's figures ("pruned",
+                 "uniform", "guided", "transferred guided")
+    uniform:     the design method of its uniform twin at the same ratio (Section 5): "uniform-channels"
+                 for structured methods, "uniform-sparsity" for weight-level ones
     """
 
     name: str
@@ -93,6 +104,9 @@ class Method:
     large_hooks: Callable[[str, Any], tuple] = _no_hooks
     finetune: Mapping[str, Recipe] = field(default_factory=dict)
     scratch: Callable[[Any], str] = _fresh
+    from_trained: bool = True
+    series: Callable[[Any, str, str], str] = _pruned
+    uniform: str = "uniform-channels"
 
     def spec_for(self, ratio: float):
         if self.ratio_spec is None:

@@ -81,14 +81,20 @@ def prune(model: nn.Module, spec: MagnitudeSpec, data=None) -> Pruned:
         raise ValueError(f"{type(model).__name__} has no Conv2d layers: magnitude pruning prunes conv weights only")
     value = threshold(weights, spec)
     masks = {name: (w.detach().abs() > value).to(torch.uint8) for name, w in weights.items()}
-    notes = tuple(f"the threshold {value:.4g} empties {name}: the layer passes nothing but its bias"
+    return sparse(model, masks, "magnitude", spec)
+
+
+def sparse(model: nn.Module, masks: dict[str, torch.Tensor], method: str, spec) -> Pruned:
+    """The same architecture as `model` with its weights multiplied by `masks` (parameter name ->
+    0/1): what every weight-level method returns. A conv whose mask is all zero is named in the notes."""
+    notes = tuple(f"{method} empties {name}: the layer passes nothing but its bias"
                   for name, mask in masks.items() if not bool(mask.any()))
     small = surgery.extract(model, {})
     params = dict(small.named_parameters())
     with torch.no_grad():
         for name, mask in masks.items():
-            params[name].mul_(mask.to(params[name].dtype))
-    return Pruned(arch=surgery.pruned_arch(model, {}), kept={}, model=small, method="magnitude", spec=spec,
+            params[name].mul_(mask.to(params[name].device, params[name].dtype))
+    return Pruned(arch=surgery.pruned_arch(model, {}), kept={}, model=small, method=method, spec=spec,
                   masks={name: mask.cpu() for name, mask in masks.items()}, notes=notes)
 
 
