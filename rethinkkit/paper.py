@@ -14,7 +14,10 @@ Pruned architectures here are the paper's pruning targets:
   fraction of all conv weights zeroed by one global threshold;
 - the lottery-ticket comparisons of Section 6 (Frankle & Carbin 2019): Table 8 on Table 1's
   L1-norm targets, Table 9 on one-shot magnitude pruning, each at the initial learning
-  rates 0.1 ("8a", "9a") and 0.01 ("8b", "9b").
+  rates 0.1 ("8a", "9a") and 0.01 ("8b", "9b");
+- the architectures pruning finds (Section 5, Appendix G): Table 7's widths (`widths`), the
+  per-stage patterns of Tables 18-21 (`stage_pattern`, `kernel_pattern`), and the paper's
+  reading of each Section 5 figure, which has no numbers in the text (`reading`).
 
 Reported accuracies are top-1 test accuracy in %, mean and std over 5 seeds on CIFAR,
 single runs on ImageNet.

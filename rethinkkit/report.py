@@ -669,13 +669,16 @@ def efficiency(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | Non
     mean ± std, and beside each non-uniform config the uniform series' accuracy (same model and
     dataset) at the same parameters (linear in log-params between the two uniform configs around it; NaN outside
     their range) and the gap to it. Where a uniform config has the same parameters within 2%
-    (equal sparsity), the gap gets a 95% Welch interval and a verdict; else "no CI" (interpolated)."""
+    (equal sparsity), the gap gets a 95% Welch interval and a verdict (none where a side has not
+    learned, `learned`); else "no CI" (interpolated)."""
     import numpy as np
 
     check_metric(metric)
     rows = _one_per_seed(table, strategy)
-    stats = rows.groupby(["dataset", "model", "series", "config"], sort=False).agg(
+    classes = rows["num_classes"] if "num_classes" in rows else pd.Series(0, index=rows.index)
+    stats = rows.assign(num_classes=classes).groupby(["dataset", "model", "series", "config"], sort=False).agg(
         params=("params", "mean"), mean=(metric, "mean"), std=(metric, lambda s: s.std(ddof=1)), n=(metric, "count"),
+        num_classes=("num_classes", "first"),
     ).reset_index()
     out = []
     for _, r in stats.iterrows():
@@ -685,7 +688,11 @@ def efficiency(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | Non
                 "gap": float("nan"), "low": float("nan"), "high": float("nan"), "verdict": ""}
         if r["series"] != "uniform" and len(uniform):
             twin = uniform[(uniform["params"] - r["params"]).abs() <= 0.02 * r["params"]]
-            if len(twin):
+            chance = [m for m in (r, *(u for _, u in twin.iterrows()))
+                      if m["num_classes"] and not learned(m["mean"], m["num_classes"])]
+            if len(twin) and chance:
+                line["verdict"] = f"no verdict: {chance[0]['config']} is at chance ({chance[0]['mean']:.1f}%)"
+            elif len(twin):
                 u = twin.iloc[0]
                 result = welch((r["mean"], r["std"], r["n"]), (u["mean"], u["std"], u["n"]))
                 line.update({"uniform at same params": u["mean"], "gap": result["diff"], "low": result["low"],
@@ -694,7 +701,7 @@ def efficiency(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | Non
                 at = float(np.interp(np.log(r["params"]), np.log(uniform["params"]), uniform["mean"]))
                 line.update({"uniform at same params": at, "gap": r["mean"] - at, "verdict": "no CI (interpolated)"})
         out.append(line)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).drop(columns="num_classes")
 
 
 def plot_efficiency(table: pd.DataFrame | Sequence[pd.DataFrame], strategy: str | None = None,

@@ -248,3 +248,10 @@ def test_the_papers_pattern_tables_are_the_texts():
     with pytest.raises(ValueError, match="Tables 18 and 21"):
         rk.paper.stage_pattern(19)
     assert "Figure 3" in rk.paper.reading(3) and json.dumps(rk.paper.READINGS)
+
+
+def test_efficiency_gives_no_verdict_on_models_that_did_not_learn():
+    rows = _rows([("u", "uniform", s, 100, 10.0, None, None) for s in range(2)]
+                 + [("p", "pruned", s, 100, 10.0 + s, None, None) for s in range(2)]).assign(num_classes=10)
+    table = rk.report.efficiency(rows).set_index("config")
+    assert table.loc["p", "verdict"].startswith("no verdict: p is at chance")

@@ -7,6 +7,7 @@
 - `PrunableLayer`: the one description of what structured pruning may shrink.
 - `ChannelSelection`: Network Slimming's channel-selection layer, as an index buffer.
 - `Init`: how an original code initialised a family (a named property, `model.init`).
+- `stages`: each layer's stage (layers with the same feature map size), found by running the model.
 - `check_widths`, `kaiming_fan_out_`, `init_conv_bn_`: helpers the families share.
 """
 

@@ -1,0 +1,116 @@
+"""Run (or load from the store) Section 5's Figure 3 and Table 7 and write them under docs/results/.
+
+    .venv/bin/python scripts/architecture_results.py --dataset fashion-mnist --device cpu --seeds 0 1 2 \
+        --epochs 30 --train-subset 2000 --test-subset 1000 --width 0.25 --sparsity 3e-3 \
+        --slimming-ratios 0.4 0.6 0.8 --uniform-ratios 0.4 0.6 0.8 --weight-ratios 0.5 0.8 0.95 0.99 \
+        --name figure3_fashion_mnist_cpu
+
+It calls the same `rk.pipeline.run` as `notebooks/05_architecture_search.ipynb` (its parameters of the
+same names), so the runs are shared with the notebook through the store. Every architecture trains
+from scratch for the large model's epochs (Scratch-E). Writes <name>.md (Figure 3's numbers, Table 7
+and the per-stage patterns beside the paper's, the setup), <name>.csv (one row per run),
+<name>_channels.png and <name>_weights.png (Figure 3 left and right), <name>_kernels.png (Figure 4)
+and <name>_curves.png (the large models' learning curves).
+"""
+from __future__ import annotations
+
+import time
+
+import matplotlib
+import pandas as pd
+from results_common import parser, study
+
+import rethinkkit as rk
+
+COLUMNS = ["config", "series", "params", "top1", "uniform at same params", "gap", "low", "high", "verdict"]
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0], [])
+    p.add_argument("--channel-model", default="vgg16")
+    p.add_argument("--weight-model", default="vgg16_bn")
+    p.add_argument("--slimming-ratios", nargs="+", type=float, default=[0.4, 0.6])
+    p.add_argument("--uniform-ratios", nargs="+", type=float, default=[0.4, 0.6, 0.8])
+    p.add_argument("--weight-ratios", nargs="+", type=float, default=[0.5, 0.8, 0.95])
+    p.add_argument("--sparsity", type=float, default=0.0, help="Network Slimming's s (0: the paper's)")
+    args = p.parse_args()
+    matplotlib.use("Agg")
+    data, protocol = study(args)
+    slimmed = [rk.pipeline.uniform(args.channel_model, r, "network-slimming", head="linear") for r in args.slimming_ratios]
+    slimmed = rk.pipeline.with_spec(slimmed, s=args.sparsity) if args.sparsity else slimmed
+    uniform = [rk.pipeline.uniform(args.channel_model, r, "uniform-channels", head="linear") for r in args.uniform_ratios]
+    magnitude = rk.pipeline.one_shot(args.weight_model, args.weight_ratios)
+    sparse = [rk.pipeline.uniform(args.weight_model, r, "uniform-sparsity") for r in args.weight_ratios]
+    began = time.perf_counter()
+    channels = rk.pipeline.run(protocol, slimmed + uniform, args.seeds, strategies=["scratch-e"], data=data)
+    weights = rk.pipeline.run(protocol, magnitude + sparse, args.seeds, strategies=["scratch-e"], data=data)
+    elapsed = time.perf_counter() - began
+
+    runs = pd.concat([channels, weights], ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / f"{args.name}.csv", index=False)
+    curves = rk.report.plot_history(rk.report.history_of(runs, strategy="unpruned"), hue="config")
+    curves.figure.savefig(args.out / f"{args.name}_curves.png", dpi=120, bbox_inches="tight")
+    for table, side, title in ((channels, "channels", "Network Slimming vs uniform channel pruning"),
+                               (weights, "weights", "magnitude pruning vs uniform sparsification")):
+        ax = rk.report.plot_efficiency(table, "scratch-e")
+        ax.set_title(f"Figure 3 on {data.name}: {title}")
+        ax.figure.savefig(args.out / f"{args.name}_{side}.png", dpi=120, bbox_inches="tight")
+    kernels = rk.report.kernel_kept(weights, "scratch-e")
+    maps = rk.report.plot_kernel_maps(kernels, magnitude[-1].name)
+    maps[0].figure.savefig(args.out / f"{args.name}_kernels.png", dpi=120, bbox_inches="tight")
+
+    table7 = next((t.name for t in slimmed if t.spec.ratio == 0.6), slimmed[-1].name)
+    widths = rk.report.widths(channels, table7, rk.paper.widths())
+    stages = rk.report.stage_kept(channels, "scratch-e").pivot_table(index="stage", columns="config", values="kept")
+    strength = args.sparsity or "the paper's"
+    paper21 = rk.paper.stage_pattern(21).pivot_table(index="stage", columns="ratio", values="kept")
+    lines = [
+        f"# Figure 3 and Table 7 (pruning as architecture search) on {data.name}",
+        "",
+        *rk.report.setup_lines(runs, data, protocol, args.seeds, elapsed, "scripts/architecture_results.py",
+                               "05_architecture_search", methods=["network-slimming"]),
+        f"- every architecture trains from scratch for the large model's {protocol.epochs} epochs (Scratch-E); "
+        f"Network Slimming's sparsity strength s: {strength}",
+        "",
+        "## The large models' learning curves (dotted: lr drops)",
+        "",
+        f"![curves]({args.name}_curves.png)",
+        "",
+        "## Figure 3 (left): Network Slimming vs uniform channel pruning",
+        "",
+        f"The paper: {rk.paper.reading(3)}",
+        "",
+        f"![channels]({args.name}_channels.png)",
+        "",
+        rk.report.markdown(rk.report.efficiency(channels, "scratch-e")[COLUMNS]),
+        "",
+        "## Figure 3 (right): magnitude pruning vs uniform sparsification",
+        "",
+        f"![weights]({args.name}_weights.png)",
+        "",
+        rk.report.markdown(rk.report.efficiency(weights, "scratch-e")[COLUMNS]),
+        "",
+        f"## Table 7: the widths Network Slimming keeps ({table7}), beside the paper's (VGG-16, CIFAR-10, 60%)",
+        "",
+        f"The paper: {rk.paper.reading(7)}",
+        "",
+        rk.report.markdown(widths[["layer", "width", "width* (ours)", "width (paper)", "width* (paper)"]]),
+        "",
+        "## Kept fraction of channels per stage (Table 21's layout): ours, then the paper's",
+        "",
+        rk.report.markdown(stages.reset_index(), digits=3),
+        "",
+        rk.report.markdown(paper21.reset_index(), digits=3),
+        "",
+        f"## Figure 4: the average 3x3 keep map per stage of {magnitude[-1].name}",
+        "",
+        f"![kernels]({args.name}_kernels.png)",
+        "",
+    ]
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
