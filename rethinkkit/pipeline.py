@@ -603,7 +603,7 @@ def pattern(protocol: Protocol, t, seeds: Sequence[int], *, store: Store | str |
     stage for a weight-level one. Each seed's large model is trained and pruned through the store
     (`architectures`, so the runs are shared with `run`). The pattern names the runs it averages and
     is written to `<store>/patterns/<target>@<dataset>-<hash>.json`; `guided(pattern, model)` designs
-    from it. `kwargs` are `run`'s (data, data_root, store, device, progress)."""
+    from it. `kwargs` are `run`'s (data, data_root, device, progress)."""
     t = target(t)
     store = store if isinstance(store, Store) else Store(store)
     rows = architectures(protocol, [t], seeds, store=store, **kwargs)

@@ -555,7 +555,7 @@ def markdown(table: pd.DataFrame, digits: int = 2) -> str:
 
 # --- Section 5: the architectures pruning finds -------------------------------------------
 
-SERIES = ("pruned", "uniform", "guided", "transferred guided")  # Figures 3, 5, 6; the paper's colours
+# Figures 3, 5, 6: each series in the paper's colour
 SERIES_COLORS = {"pruned": "tab:blue", "uniform": "tab:red", "guided": "tab:green", "transferred guided": "tab:brown"}
 
 
@@ -578,9 +578,10 @@ def widths(table: pd.DataFrame, config: str, paper: pd.DataFrame | None = None) 
     the unpruned width and the pruned width's mean ± std over seeds, and a "total" row; with
     `paper` (`rk.paper.widths()`) the paper's beside. The unpruned widths are the rows' `base_cfg`
     (`pipeline.architectures`), else the table's unpruned model's, else the registered model's."""
-    rows = _one_per_seed(table[table["config"] == config], None) if (table["config"] == config).any() else None
-    if rows is None:
+    chosen = table[table["config"] == config]
+    if chosen.empty:
         raise ValueError(f"no runs of {config!r} in the table; configs: {sorted(set(table['config']))}")
+    rows = _one_per_seed(chosen, None)
     model = rows["model"].iloc[0]
     unpruned = table[(table["strategy"] == "unpruned") & (table["model"] == model)]
     if "base_cfg" in rows:  # `pipeline.architectures` rows carry it

@@ -3,11 +3,12 @@
     .venv/bin/python scripts/architecture_results.py --dataset fashion-mnist --device cpu --seeds 0 1 2 \
         --epochs 30 --train-subset 2000 --test-subset 1000 --width 0.25 --sparsity 3e-3 \
         --slimming-ratios 0.4 0.6 0.8 --uniform-ratios 0.4 0.6 0.8 --weight-ratios 0.5 0.8 0.95 0.99 \
-        --name figure3_fashion_mnist_cpu
+        --guided --name figure3_fashion_mnist_cpu
 
 It calls the same `rk.pipeline.run` as `notebooks/05_architecture_search.ipynb` (its parameters of the
 same names), so the runs are shared with the notebook through the store. Every architecture trains
-from scratch for the large model's epochs (Scratch-E). Writes <name>.md (Figure 3's numbers, Table 7
+from scratch for the large model's epochs (Scratch-E); `--guided` adds Figure 6's guided designs
+(the pruned architectures' average per-stage pattern, on the same model). Writes <name>.md (Figure 3's numbers, Table 7
 and the per-stage patterns beside the paper's, the setup), <name>.csv (one row per run),
 <name>_channels.png and <name>_weights.png (Figure 3 left and right), <name>_kernels.png (Figure 4)
 and <name>_curves.png (the large models' learning curves).
@@ -33,6 +34,7 @@ def main() -> None:
     p.add_argument("--uniform-ratios", nargs="+", type=float, default=[0.4, 0.6, 0.8])
     p.add_argument("--weight-ratios", nargs="+", type=float, default=[0.5, 0.8, 0.95])
     p.add_argument("--sparsity", type=float, default=0.0, help="Network Slimming's s (0: the paper's)")
+    p.add_argument("--guided", action="store_true", help="also Figure 6's guided designs, on the same model and data")
     args = p.parse_args()
     matplotlib.use("Agg")
     data, protocol = study(args)
@@ -42,8 +44,12 @@ def main() -> None:
     magnitude = rk.pipeline.one_shot(args.weight_model, args.weight_ratios)
     sparse = [rk.pipeline.uniform(args.weight_model, r, "uniform-sparsity") for r in args.weight_ratios]
     began = time.perf_counter()
-    channels = rk.pipeline.run(protocol, slimmed + uniform, args.seeds, strategies=["scratch-e"], data=data)
-    weights = rk.pipeline.run(protocol, magnitude + sparse, args.seeds, strategies=["scratch-e"], data=data)
+    patterns = [rk.pipeline.pattern(protocol, t, args.seeds, data=data) for t in slimmed + magnitude] if args.guided else []
+    guided = [rk.pipeline.guided(p, p.model, **({"head": "linear"} if p.kind == "channels" else {})) for p in patterns]
+    channels = rk.pipeline.run(protocol, slimmed + uniform + [g for g in guided if g.method == "guided-channels"],
+                               args.seeds, strategies=["scratch-e"], data=data)
+    weights = rk.pipeline.run(protocol, magnitude + sparse + [g for g in guided if g.method == "guided-sparsity"],
+                              args.seeds, strategies=["scratch-e"], data=data)
     elapsed = time.perf_counter() - began
 
     runs = pd.concat([channels, weights], ignore_index=True)
@@ -107,6 +113,8 @@ def main() -> None:
         "",
         f"![kernels]({args.name}_kernels.png)",
         "",
+        *(["## The patterns the guided designs come from (stored under `<store>/patterns/`)", ""]
+          + [f"- {p.label} ({p.kind}): averaged over {', '.join(p.runs)}" for p in patterns] + [""] if patterns else []),
     ]
     (args.out / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
