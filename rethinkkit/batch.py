@@ -28,6 +28,8 @@ import functools
 import itertools
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -405,8 +407,10 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     # Our own kernel manager, so the kernel is shut down here whatever happens (Ctrl-C included);
-    # local sockets, so no "running over TCP without encryption" warning on every run.
-    kernel = AsyncKernelManager(kernel_name="python3", transport="ipc")
+    # local sockets, so no "running over TCP without encryption" warning on every run; they live in a
+    # temporary folder (the default is the kernel's working directory, here notebooks/), removed after.
+    sockets = Path(tempfile.mkdtemp(prefix="rethinkkit-kernel-"))
+    kernel = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel-ipc"))
     began = time.perf_counter()
     error = None
     try:
@@ -431,6 +435,7 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
     finally:
         if kernel.has_kernel:
             run_sync(kernel.shutdown_kernel)(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

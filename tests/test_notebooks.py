@@ -43,9 +43,11 @@ def test_readme_main_job_executes_the_quickstart(tmp_path, shared_store):
     out = tmp_path / "executed"
     command = main_job()
     command[0] = str(Path(sys.executable).parent / "rethinkkit")  # the venv running the tests
+    sockets = set((ROOT / "notebooks").glob("kernel-ipc*"))
     done = subprocess.run([*command, "--output", str(out), "--store", str(shared_store)],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert set((ROOT / "notebooks").glob("kernel-ipc*")) == sockets, "the kernel's sockets were left in notebooks/"
     assert "run store" in done.stdout and str(out) in done.stdout
     assert "Traceback" not in done.stderr and "without encryption" not in done.stderr
     executed = json.loads((out / f"{MAIN}.ipynb").read_text())
