@@ -3,15 +3,17 @@
     .venv/bin/python scripts/architecture_results.py --dataset fashion-mnist --device cpu --seeds 0 1 2 \
         --epochs 30 --train-subset 2000 --test-subset 1000 --width 0.25 --sparsity 3e-3 \
         --slimming-ratios 0.4 0.6 0.8 --uniform-ratios 0.4 0.6 0.8 --weight-ratios 0.5 0.8 0.95 0.99 \
-        --guided --name figure3_fashion_mnist_cpu
+        --guided --transfer-model vgg19 --name figure3_fashion_mnist_cpu
 
 It calls the same `rk.pipeline.run` as `notebooks/05_architecture_search.ipynb` (its parameters of the
 same names), so the runs are shared with the notebook through the store. Every architecture trains
-from scratch for the large model's epochs (Scratch-E); `--guided` adds Figure 6's guided designs
-(the pruned architectures' average per-stage pattern, on the same model). Writes <name>.md (Figure 3's numbers, Table 7
-and the per-stage patterns beside the paper's, the setup), <name>.csv (one row per run),
-<name>_channels.png and <name>_weights.png (Figure 3 left and right), <name>_kernels.png (Figure 4)
-and <name>_curves.png (the large models' learning curves).
+from scratch for the large model's epochs (Scratch-E); `--guided` adds Figure 6's guided designs (the
+pruned architectures' average per-stage pattern, on the same model) and `--transfer-model` the channel
+patterns on another model (Figure 6's transfer) beside its uniform pruning. Writes <name>.md (Figure 3's
+numbers, Table 7 and the per-stage patterns beside the paper's, the setup), <name>.csv (one row per
+run), <name>_channels.png and <name>_weights.png (Figure 3 left and right), <name>_transfer.png
+(Figure 6, with --transfer-model), <name>_kernels.png (Figure 4) and <name>_curves.png (the large
+models' learning curves).
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def main() -> None:
     p.add_argument("--weight-ratios", nargs="+", type=float, default=[0.5, 0.8, 0.95])
     p.add_argument("--sparsity", type=float, default=0.0, help="Network Slimming's s (0: the paper's)")
     p.add_argument("--guided", action="store_true", help="also Figure 6's guided designs, on the same model and data")
+    p.add_argument("--transfer-model", default="", help="with --guided: the channel patterns also designed on this model "
+                   "(Figure 6's transfer, e.g. vgg19), beside its uniform channel pruning at --uniform-ratios")
     args = p.parse_args()
     matplotlib.use("Agg")
     data, protocol = study(args)
@@ -50,9 +54,14 @@ def main() -> None:
                                args.seeds, strategies=["scratch-e"], data=data)
     weights = rk.pipeline.run(protocol, magnitude + sparse + [g for g in guided if g.method == "guided-sparsity"],
                               args.seeds, strategies=["scratch-e"], data=data)
+    transfer = None
+    if args.transfer_model and patterns:
+        moved = [rk.pipeline.guided(p, args.transfer_model) for p in patterns if p.kind == "channels"]
+        twins = [rk.pipeline.uniform(args.transfer_model, r, "uniform-channels") for r in args.uniform_ratios]
+        transfer = rk.pipeline.run(protocol, moved + twins, args.seeds, strategies=["scratch-e"], data=data)
     elapsed = time.perf_counter() - began
 
-    runs = pd.concat([channels, weights], ignore_index=True)
+    runs = pd.concat([channels, weights, transfer], ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / f"{args.name}.csv", index=False)
     curves = rk.report.plot_history(rk.report.history_of(runs, strategy="unpruned"), hue="config")
@@ -63,6 +72,10 @@ def main() -> None:
         ax.set_title(f"Figure 3 on {data.name}: {title}")
         ax.figure.savefig(args.out / f"{args.name}_{side}.png", dpi=120, bbox_inches="tight")
     shown = next((t.name for t in magnitude if t.spec.ratio == 0.95), magnitude[-1].name)  # Figure 4's sparse VGG-16
+    if transfer is not None:
+        ax = rk.report.plot_efficiency(transfer, "scratch-e")
+        ax.set_title(f"Figure 6 on {data.name}: {args.channel_model}'s channel patterns on {args.transfer_model}")
+        ax.figure.savefig(args.out / f"{args.name}_transfer.png", dpi=120, bbox_inches="tight")
     kernels = rk.report.kernel_kept(weights, "scratch-e")
     maps = rk.report.plot_kernel_maps(kernels, shown)
     maps[0].figure.savefig(args.out / f"{args.name}_kernels.png", dpi=120, bbox_inches="tight")
@@ -114,6 +127,9 @@ def main() -> None:
         "",
         f"![kernels]({args.name}_kernels.png)",
         "",
+        *([f"## Figure 6 (transferred guided pruning): {args.channel_model}'s channel patterns on {args.transfer_model}",
+           "", f"The paper: {rk.paper.reading(6)}", "", f"![transfer]({args.name}_transfer.png)", "",
+           rk.report.markdown(rk.report.efficiency(transfer, "scratch-e")[COLUMNS]), ""] if transfer is not None else []),
         *(["## The patterns the guided designs come from (stored under `<store>/patterns/`)", ""]
           + [f"- {p.label} ({p.kind}): averaged over {', '.join(p.runs)}" for p in patterns] + [""] if patterns else []),
     ]
