@@ -518,7 +518,7 @@ def run(
         if not pruning.get(t.method).from_trained and inheriting:
             raise ValueError(f"target {t.name}: {t.method} designs an architecture without a trained model, so "
                              f"{', '.join(inheriting)} has no weights to inherit; train it with scratch-e or scratch-b")
-    trained = [t for t in targets if pruning.get(t.method).from_trained]
+    trained = [t for t in targets if pruning.get(t.method).from_trained]  # designed targets have no large model
     overall = _Overall(len({(parent_spec(protocol, t).key(), s) for t in trained for s in seeds})
                        + len(targets) * len(seeds) * len(chosen), progress)
     rows, seen = [], set()
@@ -527,7 +527,7 @@ def run(
             parent = parent_spec(protocol, t)
             for seed in seeds:
                 large = None
-                if t in trained:
+                if pruning.get(t.method).from_trained:
                     if (parent.key(), seed) not in seen:
                         overall.next(f"{t.model} unpruned seed {seed}", store.status(parent, seed))
                     large = store.get_or_run(parent, seed, data=data, progress=progress)
@@ -623,9 +623,17 @@ def guided(source: Pattern, model: str, **options) -> Target:
     """Guided pruning or sparsification (Section 5): `model` designed from a pattern of pruned
     architectures (`pattern(...)`), channels or 3x3 kernels as the pattern's kind; "transferred"
     when the pattern comes from another model or dataset. `options` are model build options."""
-    method = "guided-channels" if source.kind == "channels" else "guided-sparsity"
-    return Target(f"{model}-guided[{source.label}]", model, pruning.GuidedSpec(source), method,
+    return Target(f"{model}-guided[{source.label}]", model, pruning.GuidedSpec(source), design.GUIDED[source.kind],
                   options=tuple(sorted(options.items())))
+
+
+def at_ratio(chosen: Sequence[Target], ratio: float) -> Target:
+    """Of targets with one prune ratio each, the one whose ratio is nearest `ratio` (the first on a
+    tie): e.g. the config a paper table was reported at (Table 7: Network Slimming at 60%)."""
+    rated = [t for t in chosen if getattr(t.spec, "ratio", None) is not None]
+    if not rated:
+        raise ValueError("none of the targets has a single prune ratio")
+    return min(rated, key=lambda t: abs(t.spec.ratio - ratio))
 
 
 def run_lrs(protocol: Protocol, lrs: Sequence[float], targets: Iterable, seeds: Sequence[int],

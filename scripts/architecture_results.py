@@ -71,7 +71,7 @@ def main() -> None:
         ax = rk.report.plot_efficiency(table, "scratch-e")
         ax.set_title(f"Figure 3 on {data.name}: {title}")
         ax.figure.savefig(args.out / f"{args.name}_{side}.png", dpi=120, bbox_inches="tight")
-    shown = next((t.name for t in magnitude if t.spec.ratio == 0.95), magnitude[-1].name)  # Figure 4's sparse VGG-16
+    shown = rk.pipeline.at_ratio(magnitude, 0.95).name  # Figure 4's sparse VGG-16
     if transfer is not None:
         ax = rk.report.plot_efficiency(transfer, "scratch-e")
         ax.set_title(f"Figure 6 on {data.name}: {args.channel_model}'s channel patterns on {args.transfer_model}")
@@ -80,7 +80,7 @@ def main() -> None:
     maps = rk.report.plot_kernel_maps(kernels, shown)
     maps[0].figure.savefig(args.out / f"{args.name}_kernels.png", dpi=120, bbox_inches="tight")
 
-    table7 = next((t.name for t in slimmed if t.spec.ratio == 0.6), slimmed[-1].name)
+    table7 = rk.pipeline.at_ratio(slimmed, 0.6).name
     widths = rk.report.widths(channels, table7, rk.paper.widths())
     stages = rk.report.stage_kept(channels, "scratch-e").pivot_table(index="stage", columns="config", values="kept")
     strength = args.sparsity or "the paper's"

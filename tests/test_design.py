@@ -255,3 +255,13 @@ def test_efficiency_gives_no_verdict_on_models_that_did_not_learn():
                  + [("p", "pruned", s, 100, 10.0 + s, None, None) for s in range(2)]).assign(num_classes=10)
     table = rk.report.efficiency(rows).set_index("config")
     assert table.loc["p", "verdict"].startswith("no verdict: p is at chance")
+
+
+def test_at_ratio_picks_the_target_nearest_a_papers_ratio():
+    chosen = pipeline.one_shot("vgg16_bn", [0.5, 0.8, 0.99])
+    assert pipeline.at_ratio(chosen, 0.95).name == "vgg16_bn-p99"
+    assert pipeline.at_ratio(chosen, 0.6).name == "vgg16_bn-p50"
+    slimmed = [pipeline.uniform("vgg16", r, "network-slimming") for r in (0.4, 0.6)]
+    assert pipeline.at_ratio(slimmed, 0.6) is slimmed[1]
+    with pytest.raises(ValueError, match="single prune ratio"):
+        pipeline.at_ratio([pipeline.target("resnet56-a")], 0.6)

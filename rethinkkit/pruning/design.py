@@ -43,6 +43,7 @@ from .magnitude import conv_weights, sparse
 
 LIU_2019_SECTION_5 = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019, Section 5"
 KINDS = ("channels", "kernels")  # a pattern's kind: kept channel fraction per stage / 3x3 keep map per stage
+GUIDED = {"channels": "guided-channels", "kernels": "guided-sparsity"}  # the method that designs from each kind
 
 
 @dataclass(frozen=True)
@@ -250,9 +251,8 @@ def guided_sparsity(model: nn.Module, spec: GuidedSpec, data=None) -> Pruned:
 
 def _checked(spec: GuidedSpec, kind: str) -> Pattern:
     if spec.pattern.kind != kind:
-        other = "guided-sparsity" if kind == "channels" else "guided-channels"
-        raise ValueError(f"guided-{'channels' if kind == 'channels' else 'sparsity'} designs from a {kind!r} pattern; "
-                         f"{spec.pattern.label} is a {spec.pattern.kind!r} pattern (use {other})")
+        raise ValueError(f"{GUIDED[kind]} designs from a {kind!r} pattern; {spec.pattern.label} is a "
+                         f"{spec.pattern.kind!r} pattern (use {GUIDED[spec.pattern.kind]})")
     return spec.pattern
 
 
