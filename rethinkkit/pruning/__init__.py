@@ -14,14 +14,16 @@ from torch import nn
 
 from .. import flops
 from ..config import FINETUNE_CIFAR, IMAGENET, Recipe
-from . import design, l1_norm, magnitude, network_slimming, surgery  # noqa: F401
+from . import design, l1_norm, magnitude, network_slimming, reconstruct, regression, surgery, thinet  # noqa: F401
 from .base import Method, Pruned, bn_scales, filter_l1, keep_above, keep_top
 from .design import GuidedSpec, Pattern, UniformSpec
 from .l1_norm import L1Spec
 from .magnitude import MagnitudeSpec
 from .network_slimming import SlimmingSpec
+from .regression import RegressionSpec
+from .thinet import ThiNetSpec
 
-__all__ = ["GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "SlimmingSpec", "UniformSpec", "bn_scales",
+__all__ = ["GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "RegressionSpec", "SlimmingSpec", "ThiNetSpec", "UniformSpec", "bn_scales",
            "filter_l1", "get", "keep_above", "keep_top", "methods", "prune", "register", "surgery"]
 
 _METHODS: dict[str, Method] = {}
@@ -45,6 +47,17 @@ register(Method(  # Liu et al. 2017; fine-tuning 40 epochs (CIFAR) / 5 (ImageNet
     "network-slimming", network_slimming.prune, SlimmingSpec, network_slimming.LIU_2017,
     ratio_spec=lambda ratio: SlimmingSpec(ratio=ratio), large_hooks=network_slimming.large_hooks,
     finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(5)},
+))
+
+# ThiNet and regression pruning: the paper quotes their fine-tuned numbers from the methods' papers; the
+# kit fine-tunes them as L1-norm's (both prune to a predefined target, layer by layer, then fine-tune)
+register(Method(  # Luo et al. 2017
+    "thinet", thinet.prune, ThiNetSpec, thinet.LUO_2017, ratio_spec=lambda ratio: ThiNetSpec(ratio=ratio),
+    finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(20)},
+))
+register(Method(  # He et al. 2017
+    "regression", regression.prune, RegressionSpec, regression.HE_2017, ratio_spec=lambda ratio: RegressionSpec(ratio=ratio),
+    finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(20)},
 ))
 
 register(Method(  # Han et al. 2015, as the paper's weight-level code; fine-tuning 40 (CIFAR) / 10 (ImageNet) epochs

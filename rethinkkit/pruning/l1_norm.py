@@ -26,8 +26,10 @@ LI_2017 = "Li et al., Pruning Filters for Efficient ConvNets, ICLR 2017"
 
 
 @dataclass(frozen=True)
-class L1Spec:
-    """Which filters L1-norm pruning removes; exactly one of ratios / cfg / ratio is set."""
+class Widths:
+    """A predefined target: how many channels each prunable width keeps; exactly one of
+    ratios / cfg / ratio is set. The specs of every method that prunes to a predefined
+    target (L1-norm, ThiNet, regression pruning) are Widths plus what their criterion needs."""
 
     skip: tuple[int, ...] = ()  # layer ids kept at full width (convs counted from the stem, id 1)
     ratios: tuple[float, ...] | None = None  # pruned fraction per resolution stage
@@ -44,7 +46,7 @@ class L1Spec:
         given = [n for n in ("ratios", "cfg", "ratio") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(
-                "an L1Spec needs exactly one of ratios=(per stage), cfg=(target cfg) or ratio=(uniform); "
+                f"a {type(self).__name__} needs exactly one of ratios=(per stage), cfg=(target cfg) or ratio=(uniform); "
                 f"got {given or 'none'}"
             )
         for p in self.ratios or (() if self.ratio is None else (self.ratio,)):
@@ -57,12 +59,17 @@ class L1Spec:
         return ratios + (f", skip layers {', '.join(map(str, self.skip))}" if self.skip else "")
 
 
-def target_cfg(model: nn.Module, spec: L1Spec) -> list:
-    """The cfg `spec` asks for on `model` (which filters are kept is for `prune` to say)."""
+@dataclass(frozen=True)
+class L1Spec(Widths):
+    """Which filters L1-norm pruning removes: a predefined target (`Widths`)."""
+
+
+def target_cfg(model: nn.Module, spec: Widths) -> list:
+    """The cfg `spec` asks for on `model` (which filters are kept is for the method to say)."""
     layers = [layer for layer in model.prunable_layers() if layer.kind == "width"]
     if not layers:
-        raise ValueError(f"{model.name} has no prunable conv widths, so L1-norm filter pruning does not support it "
-                         "(its cfg counts selected channels); use Network Slimming")
+        raise ValueError(f"{model.name} has no prunable conv widths, so a predefined target ({type(spec).__name__}) does "
+                         "not apply to it (its cfg counts selected channels); use Network Slimming")
     cfg = list(model.cfg)
     if spec.cfg is not None:
         target = list(spec.cfg)
@@ -78,7 +85,7 @@ def target_cfg(model: nn.Module, spec: L1Spec) -> list:
                 continue
             if position not in prunable or not 1 <= want <= have:
                 raise ValueError(
-                    f"target cfg[{position}] = {want!r}: L1-norm pruning can only keep between 1 and "
+                    f"target cfg[{position}] = {want!r}: pruning can only keep between 1 and "
                     f"{have} filters of a prunable layer (prunable positions: {sorted(prunable)})"
                 )
         return target
