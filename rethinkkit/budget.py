@@ -48,7 +48,10 @@ def scratch_b(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), r
 
     cifar:    E = int(epochs * base/pruned); milestones at int(0.5 E), int(0.75 E)
     imagenet: ratio >= 2 -> E = 2 * epochs (180: drops every 60); else int(epochs * ratio)
-              (drops every E/3) -- less compute than the large model when the ratio > 2.
+              -- less compute than the large model when the ratio > 2. The lr drops every
+              int(E/3) epochs, as the original's `lr * 0.1 ** (epoch // int(E / 3))`
+              (`every_step`): where 3 does not divide E that is a third drop in the last one
+              or two epochs (E = 134: drops at 44, 88 and 132).
     cap:      the MACs ratio is first capped at `cap` (0: no cap, the paper's CIFAR rule;
               a cap is a deviation, e.g. for 95%-sparse models on a small machine).
     """
@@ -59,9 +62,22 @@ def scratch_b(base_macs: float, pruned_macs: float, recipe: Recipe = Recipe(), r
         epochs = int(recipe.epochs * ratio)
     elif rule == "imagenet":
         epochs = 2 * recipe.epochs if ratio >= 2 else int(recipe.epochs * ratio)
+        return dataclasses.replace(recipe, epochs=epochs, milestones=every_step(recipe.milestones, epochs))
     else:
         raise ValueError(f"unknown budget rule {rule!r}; choose one of {RULES}")
     return dataclasses.replace(recipe, epochs=epochs)
+
+
+def every_step(milestones: tuple[float, ...], epochs: int) -> tuple[float, ...]:
+    """The original ImageNet scripts' step schedule for `epochs` (E): milestones evenly spaced at
+    1/n, ..., (n-1)/n of the epochs (the paper's: every 30 of 90) become a drop at every multiple of
+    int(E/n) below E, i.e. lr * gamma ** (epoch // int(E / n)) (`adjust_learning_rate` of the
+    original's main_B.py). Other milestones are kept as fractions, as is any schedule with E < n."""
+    n = len(milestones) + 1
+    step = epochs // n
+    if not milestones or step == 0 or any(abs(m - (i + 1) / n) > 1e-9 for i, m in enumerate(milestones)):
+        return tuple(milestones)
+    return tuple(k * step / epochs for k in range(1, (epochs - 1) // step + 1))
 
 
 def capped(base_macs: float, pruned_macs: float, rule: Rule = "cifar", cap: float = 0.0) -> str:

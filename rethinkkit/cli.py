@@ -1,17 +1,20 @@
-"""`rethinkkit` command line: run notebooks under a profile, benchmark the training loop.
+"""`rethinkkit` command line: run notebooks under a profile, train the protocol's runs, benchmark the loop.
 
     rethinkkit run 00_quickstart --profile smoke
     rethinkkit run 00_quickstart 03_methodology --profile quick -p dataset cifar10
     rethinkkit run 00_quickstart --profile quick -g dataset "[cifar10, cifar100]" -g seeds "[[0], [1]]" --dry-run
     rethinkkit run --batch sweep.yaml --profile quick
     rethinkkit bench --models resnet20 resnet56 vgg16
+    rethinkkit train --dataset cifar10 --configs resnet56-a --strategies scratch-e scratch-b
+    torchrun --standalone --nproc_per_node=8 -m rethinkkit train --dataset imagenet --data-root /data/imagenet \
+        --configs resnet34-a --strategies scratch-b                # each run on 8 GPUs (DDP)
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import batch
+from . import batch, pipeline
 
 
 def _jobs(args) -> list[batch.Job]:
@@ -65,6 +68,47 @@ def _bench(args) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """An argparse type: a non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _train(args) -> int:
+    """The pipeline's runs (`rk.pipeline.run`) for the configs, strategies and seeds asked, in this
+    process, or under torchrun as one DDP rank of each run (`rethinkkit.distributed`)."""
+    import os
+
+    from . import data, distributed, train
+
+    protocol = pipeline.protocol(args.dataset, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
+                                 train_subset=args.train_subset, test_subset=args.test_subset, lr=args.lr)
+    targets = [pipeline.target(name) for name in args.configs]
+    strategies = [pipeline.strategy(name) for name in args.strategies]  # all checked before anything starts
+    device = distributed.init(args.device)
+    try:
+        ranks = distributed.group()
+        if not distributed.is_main():
+            os.environ[train.QUIET_ENV] = "1"  # one set of progress bars: rank 0's
+        loaded = distributed.main_first(  # rank 0 first: it downloads when asked, the others then read
+            lambda: data.load(args.dataset, root=args.data_root, download=args.download, device=device))
+        table = pipeline.run(protocol, targets, args.seeds, strategies, data=loaded, store=args.store)
+        if distributed.is_main():
+            where = f"{ranks.size} processes (DDP), rank 0 on {device}" if ranks else str(device)
+            columns = ["config", "strategy", "seed", "epochs", "params", "macs", "final_top1", "best_top1", "key"]
+            print(f"trained on {where}:")
+            print(table[columns].to_string(index=False))
+            print(f"run store (checkpoints, weights, result.parquet per run): {args.store or batch.default_root()}")
+    finally:
+        distributed.finish()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -93,6 +137,32 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=20, help="timed steps of batch 64 per side and model")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     b.set_defaults(func=_bench)
+
+    t = sub.add_parser("train", help="train the protocol's runs for paper configs and strategies; under torchrun "
+                                     "each run trains on every rank with DistributedDataParallel")
+    t.add_argument("--dataset", required=True, help="cifar10, cifar100, imagenet, fashion-mnist, fashion-mnist-mini")
+    t.add_argument("--configs", nargs="+", required=True, metavar="CONFIG",
+                   help="the paper's pruned configs, e.g. resnet34-a resnet34-b (rk.paper.configs)")
+    t.add_argument("--strategies", nargs="+", default=list(pipeline.TABLE_1), metavar="STRATEGY",
+                   help="fine-tune, scratch-e, scratch-b, fine-tune-restart, winning-ticket, random-init, "
+                        "fine-tune-<N> (default: Table 1's three); the large model trains first, once")
+    t.add_argument("--seeds", nargs="+", type=_count, default=[0], help="replicate seeds (default: 0)")
+    t.add_argument("--epochs", type=_count, default=0,
+                   help="large model and Scratch-E epochs (0: the paper's, 90 on ImageNet and 160 on CIFAR)")
+    t.add_argument("--finetune-epochs", type=_count, default=0, help="fine-tuning epochs (0: each method's)")
+    t.add_argument("--lr", type=float, default=0.0,
+                   help="the large model's (and scratch runs') initial learning rate (0: the paper's, 0.1)")
+    t.add_argument("--train-subset", type=_count, default=0,
+                   help="train on a stratified subset of this many images (0: all; a named deviation)")
+    t.add_argument("--test-subset", type=_count, default=0,
+                   help="evaluate on a stratified subset of this many test images (0: all)")
+    t.add_argument("--data-root", help="where the dataset is (ImageNet: the folder holding train/ and val/)")
+    t.add_argument("--download", action="store_true", help="download the dataset when missing (not ImageNet)")
+    t.add_argument("--device", default="auto",
+                   help="auto or cpu under torchrun (auto: cuda:LOCAL_RANK with NCCL, else the CPU with gloo); "
+                        "alone also cuda, cuda:1, ...")
+    t.add_argument("--store", help="run store folder (default runs/store, or $RETHINKKIT_STORE)")
+    t.set_defaults(func=_train)
     return p
 
 

@@ -64,6 +64,8 @@ class Recipe:
     milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the epochs where lr *= gamma
     gamma: float = 0.1  # lr multiplier at each milestone
     augment: bool = True  # pad-4 black border + random 32 crop + horizontal flip
+    warmup_epochs: int = 0  # the first epochs run at lr * warmup_factor (SFP: 1; the paper's recipes: none)
+    warmup_factor: float = 0.1  # lr multiplier during the warm-up (SFP: lr 0.01 = 0.1 x 0.1 for epoch 0)
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,7 +82,12 @@ class Recipe:
         for name in ("nesterov", "augment"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")
-        numbers = {name: getattr(self, name) for name in ("lr", "momentum", "weight_decay", "gamma")}
+        if not _is_int(self.warmup_epochs) or not 0 <= self.warmup_epochs:
+            problems.append(f"warmup_epochs must be a non-negative integer, got {self.warmup_epochs!r}")
+        elif _is_int(self.epochs) and self.warmup_epochs >= self.epochs > 0:
+            problems.append(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs}), "
+                            "so training leaves the warm-up")
+        numbers = {name: getattr(self, name) for name in ("lr", "momentum", "weight_decay", "gamma", "warmup_factor")}
         for name, value in numbers.items():
             if not (_is_number(value) and math.isfinite(value)):
                 problems.append(f"{name} must be a finite number, got {value!r}")
@@ -99,6 +106,8 @@ class Recipe:
                 )
             if not 0 < self.gamma <= 1:
                 problems.append(f"gamma must be in (0, 1], got {self.gamma!r}")
+            if not 0 < self.warmup_factor <= 1:
+                problems.append(f"warmup_factor multiplies lr during the warm-up, in (0, 1]; got {self.warmup_factor!r}")
         if problems:
             raise ConfigError("Invalid Recipe: " + "; ".join(problems))
         if self.early_drops():
@@ -111,7 +120,8 @@ class Recipe:
         if not at_start:
             return ""
         return (f"with {self.epochs} epoch(s) the lr milestone(s) {at_start} fall at epoch 0, so training "
-                f"never runs at lr {self.lr:g} but starts at {self.lr_at(0):g}; use more epochs "
+                f"never runs at lr {self.lr:g} but {'leaves the warm-up' if self.warmup_epochs else 'starts'} at "
+                f"{self.lr * self.gamma ** len(at_start):g}; use more epochs "
                 f"(at least {math.ceil(1 / min(at_start))}) for the paper's schedule")
 
     @property
@@ -121,7 +131,11 @@ class Recipe:
         return tuple(int(m * self.epochs + 1e-9) for m in self.milestones)
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate used throughout 0-based `epoch` (step schedule, set once per epoch)."""
+        """Learning rate used throughout 0-based `epoch` (step schedule, set once per epoch): lr *
+        warmup_factor in the first `warmup_epochs`, then lr times gamma per milestone passed (a
+        milestone inside the warm-up counts from the first epoch after it, as SFP's cumulative gammas)."""
+        if epoch < self.warmup_epochs:
+            return self.lr * self.warmup_factor
         drops = sum(epoch >= m for m in self.milestone_epochs)
         return self.lr * self.gamma**drops
 

@@ -12,9 +12,19 @@ Pruned architectures here are the paper's pruning targets:
   original papers';
 - unstructured magnitude pruning (Han et al. 2015), Table 6 and Appendix C's Table 15: a
   fraction of all conv weights zeroed by one global threshold;
+- Soft Filter Pruning (He et al. 2018), Appendix A's Tables 10 (trained from scratch) and 11 (from
+  a pretrained model): a fraction of every prunable conv's filters, `f"{model}-sfp{percent}"` and
+  `f"{model}-sfp{percent}-pretrained"`; their "pruned" column is SFP's model without fine-tuning;
+- Sparse Structure Selection (Huang & Wang 2018), Table 5: the SSS paper's ResNet-41/32/26 of an
+  ImageNet ResNet-50 ("resnet41-sss", ...; `SSS_RESNET50`), trained from scratch by method
+  "sss-target"; their "pruned" column is the SSS paper's model without fine-tuning;
 - the lottery-ticket comparisons of Section 6 (Frankle & Carbin 2019): Table 8 on Table 1's
   L1-norm targets, Table 9 on one-shot magnitude pruning, each at the initial learning
   rates 0.1 ("8a", "9a") and 0.01 ("8b", "9b");
+- ThiNet (Luo et al. 2017), regression pruning (He et al. 2017) and Sparse Structure Selection
+  (Huang & Wang 2018), Tables 2, 3 and 5: targets fixed by their papers, as cfg constants
+  (THINET_VGG16, THINET_RESNET50, REGRESSION_VGG16, REGRESSION_RESNET50, SSS_RESNET50) and
+  whole architectures by name (`architecture("vgg-gap")`);
 - the architectures pruning finds (Section 5, Appendix G): Table 7's widths (`widths`), the
   per-stage patterns of Tables 18-21 (`stage_pattern`, `kernel_pattern`), and the paper's
   reading of each Section 5 figure, which has no numbers in the text (`reading`).
@@ -36,10 +46,15 @@ from typing import NamedTuple
 import pandas as pd
 
 from . import pruning
+from .models.resnet_imagenet import bottleneck_cfg, resnet50_2x_select
 from .pruning import L1Spec, MagnitudeSpec, SlimmingSpec
 from .pruning.l1_norm import LI_2017
 from .pruning.magnitude import HAN_2015
 from .pruning.network_slimming import LIU_2017
+from .pruning.regression import HE_2017, RegressionSpec
+from .pruning.sfp import HE_2018, SFPSpec
+from .pruning.sss import HUANG_2018, SSSTargetSpec
+from .pruning.thinet import LUO_2017, ThiNetSpec
 
 LIU_2019 = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019"
 LIU_2019_SLIDES = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019 talk slides ('Discussions')"
@@ -123,6 +138,19 @@ def _at_ratio(model: str, percent: int, datasets, method: str, spec, citation: s
 def _slimming(model: str, percent: int, datasets, ratio_from: str = LIU_2017) -> PrunedConfig:
     citation = LIU_2017 + ("" if ratio_from == LIU_2017 else f"; the ratio from {ratio_from}")
     return _at_ratio(model, percent, datasets, "network-slimming", SlimmingSpec(ratio=percent / 100), citation)
+
+
+def _sfp(model: str, percent: int, dataset: str, pretrained: bool = False) -> PrunedConfig:
+    """Appendix A: SFP at the paper's prune ratio, from scratch (Table 10) or a pretrained model (Table 11)."""
+    table = "Table 11" if pretrained else "Table 10"
+    return PrunedConfig(_sfp_name(model, percent, pretrained), model, None, dataset, None, None,
+                        SFPSpec(ratio=percent / 100, pretrained=pretrained), method="sfp",
+                        num_classes=NUM_CLASSES[dataset], image_size=IMAGE_SIZE[dataset],
+                        citation=f"{HE_2018}; the ratio from {LIU_2019}, {table} (Appendix A)")
+
+
+def _sfp_name(model: str, percent: int, pretrained: bool = False) -> str:
+    return f"{model}-sfp{percent}" + ("-pretrained" if pretrained else "")
 
 
 def _magnitude(model: str, percent: int, datasets, citation: str = LIU_2019 + ", Table 6") -> PrunedConfig:
@@ -209,6 +237,14 @@ CONFIGS = {
         # CIFAR ResNet-50, winning ticket vs random init
         *(_magnitude(model, percent, "cifar10", LIU_2019 + ", Table 9") for model in ("vgg16_bn", "resnet50")
           for percent in (20, 40, 60, 80, 95)),
+        # Appendix A, Tables 10 and 11: Soft Filter Pruning (authors' code) from scratch and from a pretrained
+        # model (the ImageNet rows are single runs)
+        *(_sfp(model, percent, "cifar10") for model, percents in
+          (("resnet20", (10, 20, 30)), ("resnet32", (10, 20, 30)), ("resnet56", (10, 20, 30, 40)),
+           ("resnet110", (10, 20, 30))) for percent in percents),
+        _sfp("resnet34", 30, "imagenet"), _sfp("resnet50-imagenet", 30, "imagenet"),
+        *(_sfp(model, percent, "cifar10", pretrained=True) for model, percent in
+          (("resnet56", 30), ("resnet56", 40), ("resnet110", 30))),
     )
 }
 
@@ -221,8 +257,113 @@ def config(name: str) -> PrunedConfig:
     return CONFIGS[key]
 
 
+# --- ThiNet, regression pruning and SSS: the target architectures of Tables 2, 3 and 5 ----------
+# Fixed by their papers, as cfgs of the registered ImageNet models (the original code trained them
+# from scratch only; REFERENCE.md). VGG-16's are "vgg16-imagenet" cfgs: one that ends in 'M' keeps
+# torchvision's fully connected classifier, one that ends in a conv (ThiNet's VGG-GAP, VGG-Tiny)
+# has a global average pool and one Linear. ResNet-50's are "resnet50-imagenet" cfgs, 3 entries per
+# block: conv1's input channels, conv1's width, conv2's width (the original code's layout).
+
+# Luo et al. 2017 (the original's imagenet/thinet/models/): VGG-Conv prunes the convs, VGG-GAP also
+# replaces the classifier by a global average pool of the 14x14 conv5_3 map, VGG-Tiny prunes further.
+# Parameters (weights, biases not counted, as Luo et al.): 131.44M, 8.32M, 1.32M of VGG-16's 138.34M.
+THINET_VGG16 = {
+    "vgg-conv": (32, 32, M, 64, 64, M, 128, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M),
+    "vgg-gap": (32, 32, M, 64, 64, M, 128, 128, 128, M, 256, 256, 256, M, 512, 512, 512),
+    "vgg-tiny": (16, 16, M, 32, 32, M, 64, 64, 64, M, 128, 128, 128, M, 128, 128, 256),
+}
+# ThiNet-30/50/70 (the paper's "ResNet50-30%/50%/70%"): both inner convs of every block at these
+# widths per stage, about 30/50/70% of 64/128/256/512 kept
+THINET_RESNET50 = {
+    "thinet-30": tuple(bottleneck_cfg((19, 38, 76, 153))),
+    "thinet-50": tuple(bottleneck_cfg((32, 64, 128, 256))),
+    "thinet-70": tuple(bottleneck_cfg((44, 89, 179, 358))),
+}
+# He et al. 2017 (the original's imagenet/regression-pruning/models/vgg_5x.py and resnet_2x.py):
+# VGG-16-5x prunes the first ten convs; ResNet-50-2x also selects the inputs of every block's first
+# conv (its first cfg entries), which channels given by RESNET50_2X_SELECT (the original's filter.pkl)
+REGRESSION_VGG16 = {"vgg16-5x": (24, 22, M, 41, 51, M, 108, 89, 111, M, 184, 276, 228, M, 512, 512, 512, M)}
+REGRESSION_RESNET50 = {"resnet50-2x": (
+    35, 64, 55, 101, 51, 39, 97, 50, 37,
+    144, 128, 106, 205, 105, 72, 198, 105, 72, 288, 128, 110,
+    278, 256, 225, 418, 209, 147, 407, 204, 158, 423, 212, 155, 412, 211, 148, 595, 256, 213,
+    606, 512, 433, 1222, 512, 437, 1147, 512, 440,
+)}
+RESNET50_2X_SELECT = resnet50_2x_select()  # per block, the kept input channels of its first conv
+
+
+def _blocks(kept: tuple, first: tuple) -> tuple:
+    """ResNet-50's cfg with, per stage, `kept[s]` blocks keeping their residual branch: the first
+    block (holding the downsampling) and the next ones when `first[s]`, else the blocks after it
+    (the first block is then its projection shortcut alone). Removed blocks' entries are None."""
+    cfg, full = [], bottleneck_cfg()
+    starts = [0, 3, 7, 13]
+    for s, (n, keep_first) in enumerate(zip(kept, first)):
+        alive = set(range(n)) if keep_first else set(range(1, n + 1))
+        for i in range((3, 4, 6, 3)[s]):
+            b = starts[s] + i
+            cfg += full[3 * b:3 * b + 3] if i in alive else [None] * 3
+    return tuple(cfg)
+
+
+# Huang & Wang 2018 as the original ran them (imagenet/sparse-structure-selection/README.md: its
+# `units` (blocks left, first block kept) per stage). Blocks with a residual branch per stage:
+# ResNet-41 (0, 4, 6, 3), ResNet-32 (1, 4, 4, 1), ResNet-26 (0, 2, 5, 1); the first block of stage 1
+# in all three and of stages 2 and 3 in ResNet-26 is reduced to its projection shortcut. Their MACs
+# (3.47G, 2.82G, 2.28G of 4.09G) give the original's Scratch-B epochs 117, 145 and 179 from 100.
+SSS_RESNET50 = {
+    "resnet41-sss": _blocks((0, 4, 6, 3), (False, True, True, True)),
+    "resnet32-sss": _blocks((1, 4, 4, 1), (False, True, True, True)),
+    "resnet26-sss": _blocks((0, 2, 5, 1), (False, False, False, True)),
+}
+_ARCHITECTURES = {  # name -> (registered base model, cfg, build options)
+    **{name: ("vgg16-imagenet", cfg, {}) for name, cfg in THINET_VGG16.items()},
+    **{name: ("resnet50-imagenet", cfg, {}) for name, cfg in THINET_RESNET50.items()},
+    "vgg16-5x": ("vgg16-imagenet", REGRESSION_VGG16["vgg16-5x"], {}),
+    "resnet50-2x": ("resnet50-imagenet", REGRESSION_RESNET50["resnet50-2x"], {"select": RESNET50_2X_SELECT}),
+    **{name: ("resnet50-imagenet", cfg, {}) for name, cfg in SSS_RESNET50.items()},
+}
+
+# Table 5's pruned configs: the SSS architectures above, which Liu et al. train from scratch (the registered
+# method "sss-target"; the real SSS, "sss", prunes a ResNet that it trains, e.g. on CIFAR). Table 5 reports
+# no reductions.
+CONFIGS.update({
+    name: PrunedConfig(name, "resnet50-imagenet", None, "imagenet", None, None, SSSTargetSpec(cfg),
+                       method="sss-target", num_classes=1000, image_size=224,
+                       citation=f"{HUANG_2018}; the layouts from {LIU_2019}'s code (Table 5)")
+    for name, cfg in SSS_RESNET50.items()
+})
+
+
+def architecture(name: str, num_classes: int = 1000) -> dict:
+    """A fixed target architecture of Tables 2, 3 and 5 by name ("vgg-conv", "vgg-gap", "vgg-tiny",
+    "thinet-30", "thinet-50", "thinet-70", "vgg16-5x", "resnet50-2x", "resnet41-sss", "resnet32-sss",
+    "resnet26-sss"), in `model.arch` form: `rk.models.from_arch(rk.paper.architecture("vgg-gap"))`
+    builds it (ThiNet's: Luo et al. 2017; regression pruning's: He et al. 2017; SSS's: Huang & Wang 2018)."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _ARCHITECTURES:
+        raise ValueError(f"unknown target architecture {name!r}; known: {', '.join(_ARCHITECTURES)}")
+    model, cfg, options = _ARCHITECTURES[key]
+    return {"name": model, "num_classes": num_classes, "in_channels": 3, "cfg": list(cfg),
+            "options": {k: [list(v) for v in value] if k == "select" else value for k, value in options.items()}}
+
+
 # The main text's tables of Section 4 (4.1, 4.2, 4.3); Appendix C's aggressive targets are in Tables 13-15
 MAIN_TABLES = ("1", "4", "6")
+
+
+# The targets of Tables 2 and 3 that pruning reaches (a cfg of the same model): ThiNet's VGG-Conv and
+# ResNet-50 targets, regression pruning's VGG-16-5x. VGG-GAP and VGG-Tiny change the classifier and
+# ResNet-50-2x selects block inputs, so they are architectures to train from scratch (`architecture`).
+CONFIGS.update({
+    name: PrunedConfig(name, model, cfg, "imagenet", None, None, spec_type(cfg=cfg), method=method,
+                       num_classes=1000, image_size=224, citation=citation)
+    for name, model, cfg, spec_type, method, citation in (
+        ("vgg-conv", "vgg16-imagenet", THINET_VGG16["vgg-conv"], ThiNetSpec, "thinet", LUO_2017),
+        *((name, "resnet50-imagenet", cfg, ThiNetSpec, "thinet", LUO_2017) for name, cfg in THINET_RESNET50.items()),
+        ("vgg16-5x", "vgg16-imagenet", REGRESSION_VGG16["vgg16-5x"], RegressionSpec, "regression", HE_2017),
+    )
+})
 
 
 def configs(dataset: str | None = None, method: str | None = "l1-norm",
@@ -231,7 +372,7 @@ def configs(dataset: str | None = None, method: str | None = "l1-norm",
 
     dataset: those the paper reports on it ("cifar10", "cifar100", "imagenet");
     method:  those pruned by it ("l1-norm", the default; "network-slimming", "magnitude");
-    table:   those the paper reports in it (1, 4, 6, 13, 14, 15, 16, 17, "8a", "9a", "restart"); "main",
+    table:   those the paper reports in it (1, 4, 5, 6, 10, 11, 13, 14, 15, 16, 17, "8a", "9a", "restart"); "main",
              the default, is Tables 1, 4 and 6, leaving out Appendix C's aggressive targets (13-15).
     So configs() is Table 1's L1-norm configs, and configs(method=None, table=None) is every config.
     """
@@ -411,6 +552,46 @@ _TABLE_9B = [
 ]
 LOTTERY_LR = {"8a": 0.1, "8b": 0.01, "9a": 0.1, "9b": 0.01}  # the initial lr of each Section 6 table
 
+# Appendix A: Soft Filter Pruning (He et al. 2018), the authors' code. "Pruned" is SFP's model after its
+# training, not fine-tuned; Table 10 trains it from scratch, Table 11 from a pretrained (normally trained)
+# large model -- whose accuracy is the "unpruned" cell, the same in both tables. ImageNet rows: single runs.
+_TABLE_10 = [
+    ("cifar10", "resnet20", (92.41, 0.12), 0.10, (92.00, 0.32), (92.22, 0.15), (92.13, 0.10)),
+    ("cifar10", "resnet20", (92.41, 0.12), 0.20, (91.50, 0.30), (91.62, 0.12), (91.67, 0.15)),
+    ("cifar10", "resnet20", (92.41, 0.12), 0.30, (90.78, 0.15), (90.93, 0.10), (91.07, 0.23)),
+    ("cifar10", "resnet32", (93.22, 0.16), 0.10, (93.28, 0.05), (93.42, 0.40), (93.08, 0.13)),
+    ("cifar10", "resnet32", (93.22, 0.16), 0.20, (92.50, 0.17), (92.68, 0.20), (92.96, 0.11)),
+    ("cifar10", "resnet32", (93.22, 0.16), 0.30, (92.02, 0.11), (92.37, 0.12), (92.56, 0.06)),
+    ("cifar10", "resnet56", (93.80, 0.12), 0.10, (93.77, 0.07), (93.42, 0.40), (93.98, 0.21)),
+    ("cifar10", "resnet56", (93.80, 0.12), 0.20, (93.14, 0.42), (93.44, 0.05), (93.71, 0.14)),
+    ("cifar10", "resnet56", (93.80, 0.12), 0.30, (93.01, 0.09), (93.19, 0.20), (93.57, 0.12)),
+    ("cifar10", "resnet56", (93.80, 0.12), 0.40, (92.59, 0.14), (92.80, 0.25), (93.07, 0.25)),
+    ("cifar10", "resnet110", (93.77, 0.23), 0.10, (93.60, 0.50), (94.21, 0.39), (94.13, 0.37)),
+    ("cifar10", "resnet110", (93.77, 0.23), 0.20, (93.63, 0.44), (93.52, 0.18), (94.29, 0.18)),
+    ("cifar10", "resnet110", (93.77, 0.23), 0.30, (93.26, 0.37), (93.70, 0.16), (93.92, 0.13)),
+    ("imagenet", "resnet34", (73.92, NAN), 0.30, (71.83, NAN), (71.67, NAN), (72.97, NAN)),
+    ("imagenet", "resnet50-imagenet", (76.15, NAN), 0.30, (74.61, NAN), (74.98, NAN), (75.56, NAN)),
+]
+_TABLE_11 = [
+    ("cifar10", "resnet56", (93.80, 0.12), 0.30, (93.51, 0.26), (94.45, 0.30), (93.77, 0.25)),
+    ("cifar10", "resnet56", (93.80, 0.12), 0.40, (93.10, 0.34), (93.84, 0.16), (93.41, 0.08)),
+    ("cifar10", "resnet110", (93.77, 0.23), 0.30, (93.46, 0.19), (93.89, 0.17), (94.37, 0.24)),
+]
+APPENDIX_A = ("pruned", "scratch-e", "scratch-b")  # the strategies of Tables 10 and 11
+
+# Table 5: Sparse Structure Selection (Huang & Wang 2018) on ImageNet, single runs. "Pruned" is the SSS paper's
+# pruned model, not fine-tuned ("In the original paper no fine-tuning is required so there is a 'Pruned' column
+# instead of 'Fine-tuned'"); Scratch-E/B are Liu et al.'s runs of the same architectures.
+_TABLE_5 = [
+    ("resnet50-imagenet", "unpruned", 76.12, NAN),
+    ("resnet41-sss", "pruned", 75.44, NAN), ("resnet41-sss", "scratch-e", 75.61, NAN),
+    ("resnet41-sss", "scratch-b", 76.17, NAN),
+    ("resnet32-sss", "pruned", 74.18, NAN), ("resnet32-sss", "scratch-e", 73.77, NAN),
+    ("resnet32-sss", "scratch-b", 74.67, NAN),
+    ("resnet26-sss", "pruned", 71.82, NAN), ("resnet26-sss", "scratch-e", 72.55, NAN),
+    ("resnet26-sss", "scratch-b", 73.41, NAN),
+]
+
 
 class _Row(NamedTuple):
     dataset: str
@@ -432,34 +613,68 @@ def _by_config(rows: list) -> list[_Row]:
             for name, strategy, mean, std in rows]
 
 
-def _by_ratio(lines: list, strategies: tuple = ("fine-tune", "scratch-e", "scratch-b")) -> list[_Row]:
+def _by_ratio(lines: list, strategies: tuple = ("fine-tune", "scratch-e", "scratch-b"),
+              name_of=lambda model, percent: f"{model}-p{percent}") -> list[_Row]:
     """Rows of a table in the paper's layout (dataset, model, unpruned, ratio, one accuracy per
     strategy): one "unpruned" row per (dataset, model), the strategies keyed by the config
-    f"{model}-p{percent}"."""
+    `name_of(model, percent)` (f"{model}-p{percent}")."""
     out, seen = [], set()
     for dataset, model, unpruned, ratio, *accuracies in lines:
         if (dataset, model) not in seen:
             seen.add((dataset, model))
             out.append(_Row(dataset, model, "unpruned", *unpruned, NAN))
-        name = f"{model}-p{round(100 * ratio)}"
+        name = name_of(model, round(100 * ratio))
         if dataset not in CONFIGS[name].datasets:
             raise ValueError(f"paper data: {name} has a row on {dataset} but its config names {CONFIGS[name].datasets}")
         out += [_Row(dataset, name, s, *acc, ratio) for s, acc in zip(strategies, accuracies)]
     return out
 
 
+# Tables 2 and 3 print accuracy *drops*: the fine-tuned cell is the method paper's drop from its own
+# unpruned model (VGG-16 71.03 in Luo et al. and He et al.; ResNet-50 75.15 in Luo et al., 75.51 in
+# He et al.), the scratch cells the paper's drop from its own (VGG-16 71.51, ResNet-50 76.13), because
+# the frameworks differ. Here every cell is the paper's own unpruned accuracy plus the printed drop, so
+# differences between cells are differences of drops, as the paper compares them. Single runs.
+_TABLE_2 = [  # ThiNet (Luo et al. 2017): (model, unpruned, {config: (fine-tuned, scratch-e, scratch-b) drops})
+    ("vgg16-imagenet", 71.51, {"vgg-conv": (-1.23, -2.75, +0.21), "vgg-gap": (-3.67, -4.66, -2.85),
+                               "vgg-tiny": (-11.61, -14.36, -11.58)}),
+    ("resnet50-imagenet", 76.13, {"thinet-30": (-6.72, -5.21, -4.56), "thinet-50": (-4.13, -2.82, -2.23),
+                                  "thinet-70": (-3.10, -1.71, -1.01)}),
+]
+_TABLE_3 = [  # regression-based feature reconstruction (He et al. 2017)
+    ("vgg16-imagenet", 71.51, {"vgg16-5x": (-2.67, -3.46, -0.51)}),
+    ("resnet50-imagenet", 76.13, {"resnet50-2x": (-3.25, -1.55, -1.07)}),
+]
+
+
+def _by_drops(lines: list) -> list[_Row]:
+    out = []
+    for model, unpruned, drops in lines:
+        out.append(_Row("imagenet", model, "unpruned", unpruned, NAN, NAN))
+        out += [_Row("imagenet", config, s, round(unpruned + drop, 2), NAN, NAN)
+                for config, cells in drops.items() for s, drop in zip(("fine-tune", "scratch-e", "scratch-b"), cells)]
+    return out
+
+
 # table id -> (source, rows, whether the paper's table has a prune-ratio column)
 _TABLES = {
     "1": (LIU_2019 + ", Table 1", _by_config(_TABLE_1), False),
+    "2": (LIU_2019 + ", Table 2 (drops rebased on the paper's unpruned model)", _by_drops(_TABLE_2), False),
+    "3": (LIU_2019 + ", Table 3 (drops rebased on the paper's unpruned model)", _by_drops(_TABLE_3), False),
     "4": (LIU_2019 + ", Table 4", _by_ratio(_TABLE_4), True),
     "13": (LIU_2019 + ", Table 13 (Appendix C)", _by_ratio(_TABLE_13), True),
     "14": (LIU_2019 + ", Table 14 (Appendix C)", _by_ratio(_TABLE_14), True),
+    "5": (LIU_2019 + ", Table 5", _by_config(_TABLE_5), False),
     "6": (LIU_2019 + ", Table 6", _by_ratio(_TABLE_6), True),
     "15": (LIU_2019 + ", Table 15 (Appendix C)", _by_ratio(_TABLE_15), True),
     "8a": (LIU_2019 + ", Table 8a (initial lr 0.1)", _by_config(_TABLE_8A), False),
     "8b": (LIU_2019 + ", Table 8b (initial lr 0.01)", _by_config(_TABLE_8B), False),
     "9a": (LIU_2019 + ", Table 9a (one-shot, initial lr 0.1)", _by_ratio(_TABLE_9A, ("winning-ticket", "random-init")), True),
     "9b": (LIU_2019 + ", Table 9b (one-shot, initial lr 0.01)", _by_ratio(_TABLE_9B, ("winning-ticket", "random-init")), True),
+    "10": (LIU_2019 + ", Table 10 (Appendix A, SFP without pretrained models)",
+           _by_ratio(_TABLE_10, APPENDIX_A, _sfp_name), True),
+    "11": (LIU_2019 + ", Table 11 (Appendix A, SFP with pretrained models)",
+           _by_ratio(_TABLE_11, APPENDIX_A, lambda model, percent: _sfp_name(model, percent, pretrained=True)), True),
     "16": (LIU_2019 + ", Table 16 (Appendix D)", _by_config(_TABLE_16), False),
     "17": (LIU_2019 + ", Table 17 (Appendix E)", _by_config(_TABLE_17), False),
     "restart": (LIU_2019_SLIDES, _by_config(_RESTART), False),
@@ -489,7 +704,7 @@ def _table_id(table: int | str) -> str:
 def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
     """A paper table as tidy rows: dataset, model, config, strategy, mean, std, n, source,
     and ratio (the prune ratio as a fraction) for tables with a prune-ratio column (4, 6, 9a/b,
-    13, 14, 15). Section 6's tables are "8a"/"9a" (initial lr 0.1) and "8b"/"9b" (0.01).
+    10, 11, 13, 14, 15). Section 6's tables are "8a"/"9a" (initial lr 0.1) and "8b"/"9b" (0.01).
 
     "unpruned" rows have config = the base model's name. n is the number of runs behind
     the mean (5 seeds on CIFAR, 1 on ImageNet, where std is NaN). `dataset` keeps only its
@@ -507,7 +722,7 @@ def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
     for r in rows:
         c = CONFIGS.get(r.config)
         out.append({
-            "dataset": r.dataset, "model": c.model if c else r.config, "config": r.config, "strategy": r.strategy,
+            "dataset": r.dataset, "model": c.model if c else _ARCHITECTURES.get(r.config, (r.config,))[0], "config": r.config, "strategy": r.strategy,
             "mean": r.mean, "std": r.std, "n": 1 if r.dataset == "imagenet" else 5, "source": source,
             **({"ratio": r.ratio} if has_ratio else {}),
         })

@@ -21,7 +21,15 @@ its weights start. Strategies (Section 3 and the talk's slides):
 - ``fine-tune-<N>``: fine-tuning for N paper epochs (Table 16);
 - ``winning-ticket``: the pruned structure from the large run's *original* initialisation,
   the large model's epochs (Frankle & Carbin 2019; Section 6);
-- ``random-init``: the lottery experiments' name for Scratch-E (the same runs).
+- ``random-init``: the lottery experiments' name for Scratch-E (the same runs);
+- ``pruned``: the pruned model with its inherited weights, evaluated without any training
+  (Soft Filter Pruning's result, Appendix A: its large training already pruned it).
+
+A method may bring its own large-model recipe (`Method.large_recipe`, scaled to the protocol's
+epochs: `Protocol.large_for`), which its Scratch-E/B share; start its large training from a
+plainly trained model of the same architecture (`Method.pretrained`: SFP's Table 11); and prune
+while training (`Method.soft`: SFP), in which case its large run is reported as "soft-pruned" and
+the "unpruned" row is the plainly trained model (`large_chain`).
 
 Section 5's uniform and guided architectures are targets too, of methods that design an
 architecture without a trained model (`Method.from_trained` False, `designed`): no large model
@@ -43,8 +51,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Iterable, Sequence
 
 import pandas as pd
@@ -56,8 +66,8 @@ from .config import CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
 from .config import seeds as config_seeds
 from .files import CorruptFile, atomic_write, move_aside
 from .pruning import Pattern, Pruned, design, magnitude, surgery
-from .runs import Run, Store, build_model
-from .train import WeightMasks, quiet
+from .runs import INIT_DIGEST, Run, Store, _data_for, _provenance, _run_columns, build_model
+from .train import WeightMasks, evaluate, quiet, state_digest
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,9 @@ class Protocol:
     finetune: Recipe | None = None  # None: each method's fine-tuning recipe; else this one for all
     width: float = 1.0  # every prunable width of the base model times this (1: the paper's model)
     budget_cap: float = 0.0  # Scratch-B's MACs ratio capped at this (0: uncapped, the paper's CIFAR rule)
+    # where a plainly trained large model comes from: "train" it here, or load torchvision's published ImageNet
+    # weights ("torchvision": Table 1's ResNet-34 as the paper had it; `pretrained_spec`)
+    large_source: str = "train"
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("finetune_epochs", 0)):
@@ -88,6 +101,11 @@ class Protocol:
         cap = self.budget_cap
         if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (cap == 0 or cap >= 1):
             raise ValueError(f"Protocol.budget_cap caps Scratch-B's MACs ratio: 0 (uncapped) or a number >= 1; got {cap!r}")
+        if self.large_source not in LARGE_SOURCES:
+            raise ValueError(f"Protocol.large_source is one of {LARGE_SOURCES}, got {self.large_source!r}")
+        if self.large_source == "torchvision" and self.dataset != "imagenet":
+            raise ValueError(f"large_source='torchvision' loads ImageNet weights; the protocol's dataset is "
+                             f"{self.dataset!r} (use large_source='train')")
 
     @classmethod
     def imagenet(cls, **changes) -> "Protocol":
@@ -103,6 +121,21 @@ class Protocol:
     def large_recipe(self) -> Recipe:
         return dataclasses.replace(self.large, epochs=self.epochs)
 
+    @property
+    def paper_epochs(self) -> int:
+        """The paper's large-model epochs of this protocol's kind (CIFAR 160, ImageNet 90)."""
+        return (Protocol.imagenet() if self.kind == "imagenet" else Protocol(self.dataset)).epochs
+
+    def large_for(self, method: str) -> Recipe:
+        """The recipe `method`'s large model (and its Scratch-E/B) trains with here: the protocol's,
+        or the method's own (`Method.large_recipe`, SFP's) with its epochs scaled as the protocol's
+        are, by epochs / paper_epochs (SFP: 200 at the paper's 160), the warm-up kept inside them."""
+        own = pruning.get(method).large_recipe.get(self.kind)
+        if own is None:
+            return self.large_recipe
+        epochs = max(1, int(own.epochs * self.epochs / self.paper_epochs + 0.5))
+        return dataclasses.replace(own, epochs=epochs, warmup_epochs=min(own.warmup_epochs, epochs - 1))
+
     def at_lr(self, lr: float) -> "Protocol":
         """This protocol with the large model's (and so every scratch and ticket run's) initial lr."""
         return dataclasses.replace(self, large=dataclasses.replace(self.large, lr=float(lr)))
@@ -115,7 +148,11 @@ class Protocol:
     def recipes(self, methods: Sequence[str] = ("l1-norm",)) -> dict[str, Recipe]:
         out = {"large / Scratch-E": self.large_recipe}
         for method in methods:
-            out["fine-tune" if len(methods) == 1 else f"fine-tune ({method})"] = self.finetune_recipe(method)
+            chosen = pruning.get(method)
+            if chosen.large_recipe:  # a method with its own (SFP's)
+                out[f"large / Scratch-E ({method})"] = self.large_for(method)
+            if chosen.finetune or self.finetune:
+                out["fine-tune" if len(methods) == 1 else f"fine-tune ({method})"] = self.finetune_recipe(method)
         return out
 
     def base_cfg(self, model: str) -> list | None:
@@ -136,10 +173,20 @@ class Protocol:
                                              paper_protocol.large).items():
             out[f"large.{field_name}"] = (a, b)
         for method in methods:
+            chosen = pruning.get(method)
+            if chosen.large_recipe:  # the method's own large recipe, against its paper values
+                for field_name, (a, b) in deviations(self.large_for(method), paper_protocol.large_for(method)).items():
+                    out[f"large ({method}).{field_name}"] = (a, b)
+            if not (chosen.finetune or self.finetune):
+                continue
             ours, theirs = self.finetune_recipe(method), paper_protocol.finetune_recipe(method)
             label = "finetune" if len(methods) == 1 else f"finetune ({method})"
             for field_name, (a, b) in deviations(ours, theirs).items():
                 out[f"{label}.{field_name}"] = (a, b)
+        if self.kind == "imagenet":  # named whichever is chosen: the paper did both
+            l1 = [method == "l1-norm" for method in methods]
+            out["large_source"] = (self.large_source, "torchvision (Table 1 prunes its pretrained ResNet-34, 73.31%)"
+                                   if all(l1) else "train" if not any(l1) else "torchvision for l1-norm, train for the others")
         return out
 
 
@@ -182,9 +229,10 @@ STARTS = {
 # A schedule: (protocol, method name, base MACs, pruned MACs) -> the recipe before `factor`.
 SCHEDULES: dict[str, Callable[[Protocol, str, float, float], Recipe]] = {
     "finetune": lambda p, method, base, pruned: p.finetune_recipe(method),
-    "large": lambda p, method, base, pruned: p.large_recipe,
-    "budget": lambda p, method, base, pruned: budget.scratch_b(base, pruned, p.large_recipe, p.rule, p.budget_cap),
+    "large": lambda p, method, base, pruned: p.large_for(method),
+    "budget": lambda p, method, base, pruned: budget.scratch_b(base, pruned, p.large_for(method), p.rule, p.budget_cap),
 }
+NO_TRAINING = "none"  # the schedule of a strategy that only evaluates the weights it starts from
 
 
 @dataclass(frozen=True)
@@ -193,14 +241,23 @@ class Strategy:
 
     name: str  # the column in tables
     start: str  # one of STARTS
-    schedule: str  # one of SCHEDULES ("budget" is Scratch-B: the large schedule stretched)
+    schedule: str  # one of SCHEDULES ("budget" is Scratch-B: the large schedule stretched), or NO_TRAINING
     factor: int = 1  # multiplies the schedule's epochs (Table 16: fine-tune 80 = 2 x 40)
 
     def __post_init__(self) -> None:
         if self.start not in STARTS:
             raise ValueError(f"unknown start {self.start!r}; choose one of {', '.join(STARTS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.schedule not in SCHEDULES and self.schedule != NO_TRAINING:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)} "
+                             f"or {NO_TRAINING!r} (evaluate only)")
+        if self.schedule == NO_TRAINING and self.start != "trained":
+            raise ValueError(f"strategy {self.name}: only inherited trained weights are worth evaluating without "
+                             f"training; start={self.start!r} needs a schedule")
+
+    @property
+    def trains(self) -> bool:
+        """Whether the strategy trains (a run in the store); else it evaluates the pruned model as it is."""
+        return self.schedule != NO_TRAINING
 
     @property
     def inherit(self) -> bool:
@@ -208,6 +265,8 @@ class Strategy:
         return self.start in ("trained", "original")
 
     def recipe(self, protocol: Protocol, base_macs: float, pruned_macs: float, method: str = "l1-norm") -> Recipe:
+        if not self.trains:
+            raise ValueError(f"strategy {self.name} trains nothing, so it has no recipe")
         base = SCHEDULES[self.schedule](protocol, method, base_macs, pruned_macs)
         return dataclasses.replace(base, epochs=base.epochs * self.factor)
 
@@ -221,10 +280,12 @@ STRATEGIES = {
         Strategy("fine-tune-restart", start="trained", schedule="large"),
         Strategy("winning-ticket", start="original", schedule="large"),
         Strategy("random-init", start="scratch", schedule="large"),
+        Strategy("pruned", start="trained", schedule=NO_TRAINING),
     )
 }
 TABLE_1 = ("fine-tune", "scratch-e", "scratch-b")
 LOTTERY = ("winning-ticket", "random-init")
+APPENDIX_A = paper.APPENDIX_A  # Tables 10 and 11: SFP's own result (no fine-tuning), Scratch-E, Scratch-B
 
 
 def fine_tune(paper_epochs: int, finetune_epochs: int = 40) -> Strategy:
@@ -318,6 +379,18 @@ def one_shot(model: str, ratios: Iterable[float]) -> list[Target]:
     return [Target(f"{model}-p{round(100 * r)}", model, pruning.MagnitudeSpec(r), "magnitude") for r in ratios]
 
 
+def sparse_structure(model: str, gammas: Iterable[float], **options) -> list[Target]:
+    """Sparse Structure Selection (Huang & Wang 2018) of `model` at each sparsity penalty gamma: the
+    large model trains a factor per residual block by APG, the blocks whose factor reaches 0 are
+    removed, so the pruned depth is an output of training (the "sss" method; Table 5's own targets
+    are the paper configs "resnet41-sss", ...). `options` are model build options."""
+    if isinstance(gammas, (str, bytes)) or not isinstance(gammas, Iterable):
+        raise ValueError(f"gammas is a list of sparsity penalties, e.g. [0.01]; got {gammas!r}")
+    specs = [pruning.SSSSpec(gamma=gamma) for gamma in gammas]  # each gamma checked before it names a target
+    return [Target(f"{model}-sss-{spec.gamma:g}", model, spec, "sss", options=tuple(sorted(options.items())))
+            for spec in specs]
+
+
 def with_spec(chosen: Iterable, **changes) -> list[Target]:
     """The targets with `changes` applied to the spec of every target whose spec has those
     fields (e.g. `s=3e-3`: Network Slimming's sparsity strength, a named deviation); others
@@ -341,16 +414,169 @@ def targets(configs: Iterable, uniform_ratio: float = 0.0, method: str = "l1-nor
 # --- the hand-off: parent run + pruned -> child run spec ----------------------------------
 
 
-def large_spec(protocol: Protocol, model: str, options: tuple = (), hooks: tuple = ()) -> RunSpec:
-    """The large model's run: the protocol's data and schedule, the method's training hooks."""
+def large_spec(protocol: Protocol, model: str, options: tuple = (), hooks: tuple = (),
+               recipe: Recipe | None = None) -> RunSpec:
+    """The large model's run: the protocol's data and schedule (or `recipe`), the method's training hooks.
+    With `protocol.large_source` "torchvision", the plain large run (no hooks, the protocol's
+    recipe) is torchvision's published model instead (`pretrained_spec`). A hook that steps at the
+    run's learning rate is given the run's recipe (`for_recipe`: SSS's APG), and one that trains
+    parameters of its own adds the build options that create them (`model_options`: SSS's block
+    factors), so a target's plainly trained twin (`plain_spec`, no hooks) is the plain model."""
+    if protocol.large_source == "torchvision" and not hooks and recipe in (None, protocol.large_recipe):
+        return pretrained_spec(protocol, model, options)  # the plainly trained large model, published
     cfg = protocol.base_cfg(model)
+    recipe = recipe or protocol.large_recipe
+    hooks = tuple(hook.for_recipe(recipe) if hasattr(hook, "for_recipe") else hook for hook in hooks)
+    needed = [pair for hook in hooks for pair in getattr(hook, "model_options", ())]
+    if needed:
+        options = tuple(sorted({**dict(options), **dict(needed)}.items()))
     return RunSpec(dataset=protocol.dataset, model=model, cfg=tuple(cfg) if cfg else None,
-                   recipe=protocol.large_recipe, options=options, hooks=hooks,
+                   recipe=recipe, options=options, hooks=hooks,
                    train_subset=protocol.train_subset, test_subset=protocol.test_subset)
 
 
+def plain_spec(protocol: Protocol, t: Target) -> RunSpec:
+    """Target `t`'s large model trained plainly: its method's large recipe, none of its hooks. The
+    start of a method that continues a pretrained model, and the "unpruned" row of one that prunes
+    while it trains (`large_chain`)."""
+    return large_spec(protocol, t.model, t.options, recipe=protocol.large_for(t.method))
+
+
 def parent_spec(protocol: Protocol, t: Target) -> RunSpec:
-    return large_spec(protocol, t.model, t.options, pruning.get(t.method).large_hooks(t.model, t.spec))
+    """The large run `t` prunes: the method's hooks and large recipe; started from the plainly
+    trained model (`plain_spec`, keyed by it) when the method continues a pretrained one."""
+    method = pruning.get(t.method)
+    recipe = protocol.large_for(t.method)
+    continued = method.pretrained(t.spec, recipe)
+    spec = large_spec(protocol, t.model, t.options, method.large_hooks(t.model, t.spec), recipe=continued or recipe)
+    return dataclasses.replace(spec, init=_continuing(plain_spec(protocol, t))) if continued else spec
+
+
+def _continuing(previous: RunSpec) -> str:
+    """The init name of a run that starts from `previous`'s trained weights, unchanged."""
+    return f"{previous.key()}|trained"
+
+
+def large_chain(protocol: Protocol, t: Target) -> list[tuple[RunSpec, str]]:
+    """The runs behind `t`'s large model, in training order, each with its row's strategy: the
+    method's large run ("unpruned"), preceded by the plainly trained model when the method continues
+    a pretrained one or prunes while training (`Method.soft`: then the plain model is the "unpruned"
+    row, the large run the "soft-pruned" one; else the plain model is "pretrained")."""
+    method, parent = pruning.get(t.method), parent_spec(protocol, t)
+    if not (method.soft or parent.init.endswith("|trained")):  # trained from scratch, or published
+        return [(parent, "unpruned")]
+    return [(plain_spec(protocol, t), "unpruned" if method.soft else "pretrained"),
+            (parent, "soft-pruned" if method.soft else "unpruned")]
+
+
+def train_chain(chain: Sequence[tuple[RunSpec, str]], seed: int, store: Store, data, progress=None,
+                announce: Callable[[RunSpec], None] | None = None) -> list[Run]:
+    """Seed `seed`'s runs of a `large_chain`, trained or read from the store; a run that continues
+    the one before it starts from that one's trained weights. `announce(spec)` is called before each."""
+    done: list[Run] = []
+    for spec, _ in chain:
+        if announce is not None:
+            announce(spec)
+        previous = done[-1] if done and spec.init == _continuing(done[-1].spec) else None
+        initial = (lambda run=previous: run.state_dict(data.device)) if previous is not None else None
+        if spec.init.startswith(PRETRAINED):
+            done.append(pretrained_run(spec, seed, store, data))
+            continue
+        done.append(store.get_or_run(spec, seed, initial=initial, data=data, progress=progress))
+    return done
+
+
+# --- the large model's source: trained here, or torchvision's published weights ------------
+
+LARGE_SOURCES = ("train", "torchvision")
+PRETRAINED = "torchvision:"  # the init of a large run whose weights are torchvision's published ones
+PRETRAINED_RECORD = "pretrained.json"  # beside its model.pt: its evaluation; its presence marks the run done
+# The registered models that are torchvision's architectures, with the ImageNet weights each loads: the
+# V1 weights, trained by PyTorch's ImageNet example (90 epochs, batch 256, lr /10 every 30, the paper's
+# recipe) at lr 0.1 (ResNets) and 0.01 (VGGs). The paper's Table 1 prunes torchvision's ResNet-34
+# (73.31%); its ResNet-50 figure for Tables 2-3 (76.13%) is torchvision's too.
+TORCHVISION_WEIGHTS = {
+    "resnet34": ("ResNet34_Weights.IMAGENET1K_V1", 0.1),
+    "resnet50-imagenet": ("ResNet50_Weights.IMAGENET1K_V1", 0.1),
+    "vgg16-imagenet": ("VGG16_Weights.IMAGENET1K_V1", 0.01),
+    "vgg16_bn-imagenet": ("VGG16_BN_Weights.IMAGENET1K_V1", 0.01),
+}
+
+
+def torchvision_state(weights: str) -> tuple[dict, dict]:
+    """torchvision's published weights by enum name ("ResNet34_Weights.IMAGENET1K_V1"): the state
+    dict (downloaded once, into torch's hub cache, on the user's machine) and what torchvision says
+    of them: {"url", "published_top1"} (its ImageNet top-1, %)."""
+    from torchvision.models import get_weight
+
+    chosen = get_weight(weights)
+    return (chosen.get_state_dict(progress=not quiet()),
+            {"url": chosen.url, "published_top1": chosen.meta["_metrics"]["ImageNet-1K"]["acc@1"]})
+
+
+def pretrained_spec(protocol: Protocol, model: str, options: tuple = ()) -> RunSpec:
+    """The large run of `model` loaded from torchvision's published weights instead of trained: its
+    init names the weights, its recipe is theirs (PyTorch's ImageNet example); its data subsets are
+    the protocol's (its children train, and it is evaluated, on them)."""
+    if model not in TORCHVISION_WEIGHTS:
+        raise ValueError(f"torchvision publishes no ImageNet weights for {model}; large_source='torchvision' takes "
+                         f"one of {', '.join(TORCHVISION_WEIGHTS)} (use large_source='train' for the others)")
+    if options or protocol.width != 1:
+        raise ValueError(f"torchvision's {model} weights are the unpruned model with its default build options; "
+                         f"got options {dict(options)} and width {protocol.width} (use large_source='train')")
+    weights, lr = TORCHVISION_WEIGHTS[model]
+    return RunSpec(dataset=protocol.dataset, model=model, recipe=dataclasses.replace(IMAGENET, lr=lr),
+                   init=PRETRAINED + weights, train_subset=protocol.train_subset, test_subset=protocol.test_subset)
+
+
+class PretrainedRun(Run):
+    """A large run whose weights were published, not trained here: its history is one row, the
+    evaluation of the loaded weights (epoch 0; no training columns), with where they came from."""
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        return pd.DataFrame([json.loads((self.path / PRETRAINED_RECORD).read_text())])
+
+
+def pretrained_run(spec: RunSpec, seed: int, store: Store, data) -> PretrainedRun:
+    """The run of a `pretrained_spec`: torchvision's weights loaded into the registered model,
+    evaluated on the spec's test images and stored (model.pt and a record of the evaluation: test
+    top-1, the weights' name and url, torchvision's published top-1); read back when stored."""
+    folder = store.run_dir(spec, seed)
+    done = PretrainedRun(spec, seed, folder)
+    record = folder / PRETRAINED_RECORD
+    if record.exists() and (folder / "model.pt").exists():
+        try:
+            row = done.history.iloc[0]
+            if row["key"] == spec.key() and int(row["seed"]) == seed:
+                return done
+        except Exception as error:  # noqa: BLE001 -- an unreadable record is redone
+            warnings.warn(CorruptFile(f"the record {record} cannot be read ({type(error).__name__}); evaluating again"),
+                          stacklevel=2)
+    data = _data_for(spec, data, None, None)
+    weights = spec.init.removeprefix(PRETRAINED)
+    state, about = torchvision_state(weights)
+    model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+    ours = model.state_dict()
+    wrong = sorted(set(ours) ^ set(state)) + [k for k in ours if k in state and ours[k].shape != state[k].shape]
+    if wrong:
+        raise ValueError(f"torchvision's {weights} do not fit {spec.model} for {data.name} ({data.num_classes} classes, "
+                         f"{data.in_channels} input channels): {wrong[:4]} differ; its weights classify ImageNet's "
+                         "1000 classes from RGB images")
+    model.load_state_dict(state)
+    model.to(data.device)
+    began = time.perf_counter()
+    result = evaluate(model, data, spec.recipe.eval_batch_size)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / INIT_DIGEST, lambda f: f.write(state_digest(model.state_dict()).encode()))
+    columns = {**_run_columns(spec, seed, flops.count(model, data.image_shape), data), **_provenance(folder, data)}
+    row = {**columns, "epoch": 0, "lr": float("nan"), "train_loss": float("nan"), "train_top1": float("nan"),
+           **result, "seconds": time.perf_counter() - began, "weights": weights, "weights_url": about["url"],
+           "published_top1": about["published_top1"]}
+    cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_write(folder / "model.pt", lambda f: torch.save(cpu, f))
+    atomic_write(record, lambda f: f.write(json.dumps(row, default=str).encode()))
+    return PretrainedRun(spec, seed, folder)
 
 
 def _origin(parent: RunSpec, t: Target) -> str:
@@ -384,6 +610,8 @@ def child_spec(parent: RunSpec, pruned: Pruned, t: Target, s: Strategy, protocol
     defaults = models.option_defaults(pruned.arch["name"])
     options = {**dict(parent.options),
                **{k: v for k, v in pruned.options.items() if v != defaults.get(k)}}
+    # an option the pruned architecture no longer has goes back to its default (SSS folds its block factors away)
+    options = {k: v for k, v in options.items() if _plain(pruned.options.get(k, defaults.get(k))) == _plain(v)}
     hooks = (WeightMasks(pruned.masks),) if pruned.masks else ()
     return dataclasses.replace(
         parent,
@@ -474,7 +702,8 @@ def pruned_of(large: Run, t: Target, data) -> Pruned:
             moved = move_aside(path)
             warnings.warn(CorruptFile(f"the pruning cache {path} cannot be read ({type(error).__name__}); "
                                       f"moved to {moved.name}, pruning again"), stacklevel=2)
-    result = pruning.prune(t.method, large.load_model(data.device), t.spec, data=data)
+    # a data-driven method (ThiNet, regression pruning) samples the images the large model trained on
+    result = pruning.prune(t.method, large.load_model(data.device), t.spec, data=_data_for(large.spec, data, None, None))
     saved = {"arch": result.arch, "kept": {str(k): v for k, v in result.kept.items()}, "masks": result.masks or {},
              "notes": list(result.notes), "macs": result.macs, "params": result.params,
              "state": {k: v.detach().cpu() for k, v in result.model.state_dict().items()}}
@@ -498,7 +727,9 @@ def run(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run the protocol for every target and seed; one row per run (a large model's row, once
-    however many targets share it, has strategy "unpruned"): dataset, model, config, method,
+    however many targets share it, has strategy "unpruned"; a method that prunes while training
+    adds its large run as "soft-pruned"; "pruned", a strategy that trains nothing, is the pruned
+    model evaluated: epochs 0, lr NaN): dataset, model, config, method,
     strategy, seed, epochs, lr (the initial one), cfg, num_classes, params, macs, final_top1, best_top1, best_epoch,
     seconds, key, init, notes, sparsity (the zeroed fraction of the masked weights; NaN unmasked),
     series (Section 5's figures: "unpruned", "pruned", "uniform", "guided", "transferred guided"),
@@ -518,27 +749,41 @@ def run(
         if not pruning.get(t.method).from_trained and inheriting:
             raise ValueError(f"target {t.name}: {t.method} designs an architecture without a trained model, so "
                              f"{', '.join(inheriting)} has no weights to inherit; train it with scratch-e or scratch-b")
+        tuned = [s.name for s in chosen if s.schedule == "finetune"]
+        if tuned and not (protocol.finetune or pruning.get(t.method).finetune):
+            raise ValueError(f"target {t.name}: {t.method} has no fine-tuning recipe, so {', '.join(tuned)} cannot "
+                             f"run; choose other strategies (e.g. {', '.join(APPENDIX_A)}) or give the protocol one")
     trained = [t for t in targets if pruning.get(t.method).from_trained]  # designed targets have no large model
-    overall = _Overall(len({(parent_spec(protocol, t).key(), s) for t in trained for s in seeds})
-                       + len(targets) * len(seeds) * len(chosen), progress)
+    overall = _Overall(len({(spec.key(), s) for t in trained for spec, _ in large_chain(protocol, t) for s in seeds})
+                       + len(targets) * len(seeds) * sum(s.trains for s in chosen), progress)
     rows, seen = [], set()
     try:
         for t in targets:
             parent = parent_spec(protocol, t)
+            chain = large_chain(protocol, t) if pruning.get(t.method).from_trained else []
             for seed in seeds:
                 large = None
-                if pruning.get(t.method).from_trained:
-                    if (parent.key(), seed) not in seen:
-                        overall.next(f"{t.model} unpruned seed {seed}", store.status(parent, seed))
-                    large = store.get_or_run(parent, seed, data=data, progress=progress)
-                    if (parent.key(), seed) not in seen:  # one row per large run, however many targets prune it
-                        seen.add((parent.key(), seed))
-                        rows.append(_row(large, t, "unpruned"))
+                if chain:
+                    def announce(spec, seed=seed, labels=dict((spec.key(), label) for spec, label in chain)):
+                        if (spec.key(), seed) not in seen:
+                            name = t.model if labels[spec.key()] == "unpruned" else t.name
+                            overall.next(f"{name} {labels[spec.key()]} seed {seed}", store.status(spec, seed))
+
+                    larges = train_chain(chain, seed, store, data, progress, announce)
+                    large = larges[-1]
                     pruned, base_macs = pruned_for(large, t, protocol, store, data, progress), large.macs
+                    found = patterns_of(pruned, base_cfg(parent)) if chosen else {}
+                    for done, (spec, label) in zip(larges, chain):
+                        if (spec.key(), seed) not in seen:  # one row per large run, however many targets prune it
+                            seen.add((spec.key(), seed))
+                            rows.append(_row(done, t, label) if label == "unpruned" else _row(done, t, label, pruned, found))
                 else:
                     pruned, base_macs = designed(parent, t, seed, data)
-                found = patterns_of(pruned, base_cfg(parent)) if chosen else {}
+                    found = patterns_of(pruned, base_cfg(parent)) if chosen else {}
                 for s in chosen:
+                    if not s.trains:
+                        rows.append(_evaluated(large, pruned, t, s, data, found))
+                        continue
                     spec = child_spec(parent, pruned, t, s, protocol, base_macs)
                     overall.next(f"{t.name} {s.name} seed {seed}", store.status(spec, seed))
                     done = store.get_or_run(spec, seed, initial=_start(start_of(s, t), pruned, seed, large, store, data),
@@ -587,7 +832,7 @@ def architectures(protocol: Protocol, targets: Iterable, seeds: Sequence[int], *
                              f"`run` trains them")
         parent = parent_spec(protocol, t)
         for seed in config_seeds(seeds):
-            large = store.get_or_run(parent, seed, data=data, progress=progress)
+            large = train_chain(large_chain(protocol, t), seed, store, data, progress)[-1]
             pruned = pruned_for(large, t, protocol, store, data, progress)
             rows.append({"dataset": protocol.dataset, "model": t.model, "config": t.name, "method": t.method,
                          "series": pruning.get(t.method).series(t.spec, t.model, protocol.dataset),
@@ -671,6 +916,18 @@ class _Overall:
         if self.bar is not None:
             self.bar.update(1 if self.trained + self.stored else 0)
             self.bar.close()
+
+
+def _evaluated(large: Run, pruned: Pruned, t: Target, s: Strategy, data, found: dict | None = None) -> dict:
+    """The row of a strategy that trains nothing ("pruned"): `large` pruned as `t` asks, with the
+    weights it inherited, evaluated on the large run's test images (cheap, so not stored). epochs
+    is 0 and lr NaN; key names the run the weights come from, init its pruning."""
+    began = time.perf_counter()
+    result = evaluate(pruned.model, _data_for(large.spec, data, None, None), large.spec.recipe.eval_batch_size)
+    return {**_row(large, t, s.name, pruned, found), "epochs": 0, "lr": float("nan"), "cfg": list(pruned.cfg),
+            "params": pruned.params, "macs": pruned.macs, "final_top1": result["test_top1"],
+            "best_top1": result["test_top1"], "best_epoch": 0, "seconds": time.perf_counter() - began,
+            "init": _origin(large.spec, t)}
 
 
 def _row(run: Run, t: Target, strategy_name: str, pruned: Pruned | None = None, found: dict | None = None) -> dict:

@@ -22,6 +22,10 @@ one from its last checkpoint, or starts it. A file lock keeps two processes (two
 two batch workers) from training the same run at once. A run that fails before its first
 checkpoint (a diverged loss, Ctrl-C, a bad input) leaves nothing behind; a file that cannot
 be read is moved aside (`<name>.corrupt-<time>`) with a warning, never silently used.
+
+Under torchrun (`rethinkkit.distributed`) every rank calls `get_or_run` alike: rank 0 alone
+takes the lock, decides (done, resume, new) and writes every file; the other ranks train
+beside it, act on its decision and only read.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ import torch
 from torch import nn
 
 from . import data as data_mod
-from . import flops, models
+from . import distributed, flops, models
 from .config import ConfigError, RunSpec
 from .paths import project_root
 from .files import CorruptFile, atomic_write, move_aside
@@ -134,9 +138,10 @@ class Store:
                 read_result(folder / RESULT, spec, seed)
                 return "done"
             except CorruptResult as error:
-                moved = [move_aside(f) for f in (folder / RESULT, folder / CHECKSUM) if f.exists()]
-                warnings.warn(CorruptFile(f"{error}; moved aside to {moved[0].name}, so the run is trained again"),
-                              stacklevel=2)
+                if distributed.is_main():  # under torchrun the other ranks only read
+                    moved = [move_aside(f) for f in (folder / RESULT, folder / CHECKSUM) if f.exists()]
+                    warnings.warn(CorruptFile(f"{error}; moved aside to {moved[0].name}, so the run is trained again"),
+                                  stacklevel=2)
         checkpoint = folder / CHECKPOINT
         return "partial" if checkpoint.exists() or previous(checkpoint).exists() else "new"
 
@@ -181,15 +186,17 @@ class Store:
                 " the starting weights> so the run can begin"
             )
         folder = self.run_dir(spec, seed)
-        with _locked(folder / ".lock") as lock:
-            done = self.get(spec, seed)  # another process may have finished it while we waited
-            if done is not None:
-                return done
-            _write_spec(folder.parent / "spec.json", spec)
+        main = distributed.is_main()  # under torchrun rank 0 alone locks and writes; the other ranks follow it
+        with _locked(folder / ".lock") if main else contextlib.nullcontext() as lock:
+            # another process may have finished it while we waited
+            if distributed.from_main(lambda: self.status(spec, seed)) == "done":
+                return Run(spec, seed, folder)
+            if main:
+                _write_spec(folder.parent / "spec.json", spec)
             try:
                 return self._train(spec, seed, folder, initial, data, data_root, device, progress)
             except BaseException:
-                if self.status(spec, seed) == "new":  # nothing to resume from: leave nothing behind
+                if main and self.status(spec, seed) == "new":  # nothing to resume from: leave nothing behind
                     lock.discard()
                 raise
 
@@ -198,12 +205,13 @@ class Store:
         torch.manual_seed(seed)  # the initialisation is a function of the seed alone
         model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
         checkpoint = folder / CHECKPOINT
-        if self.status(spec, seed) == "new":
+        if distributed.from_main(lambda: self.status(spec, seed)) == "new":
             if initial is not None:
                 start = initial()
                 model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
             digest = state_digest(model.state_dict())  # the starting weights, provably rebuilt later
-            atomic_write(folder / INIT_DIGEST, lambda f: f.write(digest.encode()))
+            if distributed.is_main():
+                atomic_write(folder / INIT_DIGEST, lambda f: f.write(digest.encode()))
         counts = _counts(spec, model, data.image_shape)
         began = time.time()
         result = train(
@@ -222,10 +230,12 @@ class Store:
             history[name] = value
         history["finished_at"] = pd.Timestamp.fromtimestamp(began + result.seconds)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        atomic_write(folder / "model.pt", lambda f: torch.save(state, f))
-        write_result(folder / RESULT, history)
-        for stale in (checkpoint, previous(checkpoint)):
-            stale.unlink(missing_ok=True)  # model.pt holds the final weights
+        if distributed.is_main():
+            atomic_write(folder / "model.pt", lambda f: torch.save(state, f))
+            write_result(folder / RESULT, history)
+            for stale in (checkpoint, previous(checkpoint)):
+                stale.unlink(missing_ok=True)  # model.pt holds the final weights
+        distributed.barrier()  # the other ranks return once the result is there to read
         return Run(spec, seed, folder)
 
     def initial_model(self, spec: RunSpec, seed: int, data) -> nn.Module:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .config import Recipe
 from .files import CorruptFile, atomic_write, move_aside
 
@@ -146,18 +147,26 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, batch_size: int = 256) -> dict:
-    """Test loss and top-1 accuracy (%) of `model` on `data`'s test split, read once."""
+def evaluate(model: nn.Module, data, batch_size: int = 256, *, ranks: distributed.Group | None = None) -> dict:
+    """Test loss and top-1 accuracy (%) of `model` on `data`'s test split, read once.
+
+    ranks: under torchrun (`distributed.group()`), every rank evaluates its chunk of each test
+    batch and the sums are added over the ranks; every rank must call it, with the same model.
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     correct = torch.zeros((), device=data.device, dtype=torch.long)
     n = 0
-    for x, y in data.test_batches(batch_size):
+    for x, y in data.test_batches(batch_size, **({} if ranks is None else {"shard": ranks.shard})):
         out = model(x)
         loss_sum += F.cross_entropy(out, y, reduction="sum")
         correct += (out.argmax(1) == y).sum()
         n += len(y)
+    if ranks is not None:  # this rank's sums -> the whole test set's
+        total = torch.tensor(n, device=data.device)
+        distributed.all_sum(loss_sum, correct, total)
+        n = total.item()
     model.train(was_training)
     return {"test_loss": loss_sum.item() / n, "test_top1": 100.0 * correct.item() / n}
 
@@ -182,12 +191,17 @@ def train(
                 from the one before it: `load_checkpoint`); after every epoch the model,
                 optimizer and history are written to it atomically.
     progress:   a tqdm bar over epochs; None = on unless $RETHINKKIT_QUIET is set.
+    Under torchrun (torch.distributed initialised: `rethinkkit.distributed`), every rank calls
+    this with the same arguments: the model trains in DistributedDataParallel, each rank on its
+    chunk of every global batch of `recipe.batch_size`, evaluation is sharded and summed, and
+    only rank 0 writes the checkpoint and shows progress.
     Raises TrainingDiverged when a loss is not finite or the training loss rises far above
     chance (`DIVERGED_FACTOR`); nothing of that epoch is saved.
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a rethinkkit Recipe, got {type(recipe).__name__}")
     hooks = tuple(hooks)
+    ranks = distributed.group()  # None unless torchrun started this process
     model.to(data.device)
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -199,7 +213,9 @@ def train(
     history: list[dict] = []
     start_epoch = 0
     path = Path(checkpoint) if checkpoint is not None else None
-    state = load_checkpoint(path, model, optimizer, data.device) if path is not None else None
+    state = None
+    if path is not None:  # under torchrun rank 0 reads first (it moves an unreadable file aside), then the rest
+        state = distributed.main_first(lambda: load_checkpoint(path, model, optimizer, data.device))
     if state is not None:
         history = state["history"]
         start_epoch = state["epoch"]
@@ -208,6 +224,11 @@ def train(
             hook.load_state_dict(hook_state)
     for hook in hooks:
         hook.on_start(model)
+    distributed.check_same(start_epoch, "the epoch training resumes from")
+    net = distributed.wrap(model)  # DistributedDataParallel(model) under torchrun, else model itself
+    shard = {} if ranks is None else {"shard": ranks.shard}
+    if ranks is not None and not ranks.main:
+        progress = False
 
     n_train = len(data.train_labels)
     bar = _progress_bar(range(start_epoch, recipe.epochs), recipe.epochs, start_epoch, progress, desc)
@@ -221,9 +242,17 @@ def train(
             model.train()
             loss_sum = torch.zeros((), device=data.device)
             correct = torch.zeros((), device=data.device, dtype=torch.long)
-            for x, y in data.train_batches(recipe.batch_size, seed=seed, epoch=epoch, augment=recipe.augment):
-                out = model(x)
-                loss = F.cross_entropy(out, y)
+            seen = 0  # images of this epoch's global batches so far
+            for x, y in data.train_batches(recipe.batch_size, seed=seed, epoch=epoch, augment=recipe.augment, **shard):
+                out = net(x)
+                if ranks is None:
+                    loss = F.cross_entropy(out, y)
+                    summed = loss.detach() * len(y)
+                else:  # DDP averages the gradients over the ranks, making this the global batch's mean loss
+                    global_batch = min(recipe.batch_size, n_train - seen)
+                    seen += global_batch
+                    summed = F.cross_entropy(out, y, reduction="sum")
+                    loss = summed * (ranks.size / global_batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 for hook in hooks:
@@ -231,8 +260,10 @@ def train(
                 optimizer.step()
                 for hook in hooks:
                     hook.after_step(model)
-                loss_sum += loss.detach() * len(y)
+                loss_sum += summed.detach()
                 correct += (out.detach().argmax(1) == y).sum()
+            distributed.all_sum(loss_sum, correct)  # this rank's sums -> the global batch's
+            distributed.sync_buffers(model)  # rank 0's BN running statistics on every rank
             train_loss = loss_sum.item() / n_train  # the epoch's one host sync
             _check_loss(train_loss, None, data.num_classes, epoch, recipe, lr, history, path)
             for hook in hooks:
@@ -242,12 +273,12 @@ def train(
                 "lr": lr,
                 "train_loss": train_loss,
                 "train_top1": 100.0 * correct.item() / n_train,
-                **evaluate(model, data, recipe.eval_batch_size),
+                **evaluate(model, data, recipe.eval_batch_size, ranks=ranks),
                 "seconds": time.perf_counter() - epoch_began,
             }
             _check_loss(train_loss, row["test_loss"], data.num_classes, epoch, recipe, lr, history, path)
             history.append(row)
-            if path is not None:
+            if path is not None and distributed.is_main():  # one writer; every rank holds the same state
                 save_checkpoint(
                     path,
                     {

@@ -15,8 +15,8 @@ from rethinkkit.models.resnet import BasicBlock, ShortcutA
 
 ALL = [
     "densenet40", "densenet_bc100", "preresnet110", "preresnet164", "preresnet56", "resnet110", "resnet20",
-    "resnet32", "resnet34", "resnet50", "resnet56", "vgg11", "vgg11-imagenet", "vgg13", "vgg16", "vgg16_bn", "vgg19",
-    "vgg19_bn",
+    "resnet32", "resnet34", "resnet50", "resnet50-imagenet", "resnet56", "vgg11", "vgg11-imagenet", "vgg13", "vgg16",
+    "vgg16-imagenet", "vgg16_bn", "vgg16_bn-imagenet", "vgg19", "vgg19_bn",
 ]
 UNIFORM = [name for name in ALL if not name.startswith("densenet")]
 

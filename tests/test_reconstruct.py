@@ -214,7 +214,10 @@ def test_l1_targets_keep_their_run_keys():
 
 
 @pytest.mark.parametrize("method", ["thinet", "regression"])
-def test_the_pipeline_prunes_fine_tunes_and_trains_from_scratch(mini, store, method, one_thread):
+def test_the_pipeline_prunes_fine_tunes_and_trains_from_scratch(mini, store, method, one_thread, monkeypatch):
+    seen = []
+    sampled = reconstruct.training_images
+    monkeypatch.setattr(reconstruct, "training_images", lambda data, spec: seen.append(data.num_train) or sampled(data, spec))
     protocol = rk.pipeline.Protocol("fashion-mnist-mini", epochs=2, finetune_epochs=1, train_subset=64, test_subset=50)
     spec = rk.pruning.get(method).spec_type(ratio=0.5, images=32, locations=3)
     target = rk.pipeline.Target(f"resnet20-{method}", "resnet20", spec, method)
@@ -224,3 +227,4 @@ def test_the_pipeline_prunes_fine_tunes_and_trains_from_scratch(mini, store, met
     tuned = runs[runs.strategy == "fine-tune"].iloc[0]
     assert f"|{method}|" in tuned["init"]
     assert tuned["params"] < runs[runs.strategy == "unpruned"].iloc[0]["params"]
+    assert seen == [64]  # the pruner samples the images the large model trained on, not the whole set

@@ -68,3 +68,13 @@ def test_lottery_results_script(tmp_path):
     for section in ("## Ours beside Table 9 at lr 0.1", "## Ours beside Table 9 at lr 0.01", "## Mean top-1 by"):
         assert section in text
     assert (tmp_path / "out" / "tiny_sparsity.png").stat().st_size > 1000
+
+
+def test_reconstruction_results_script(tmp_path):
+    runs = run_script("reconstruction_results.py", ["--model", "vgg16_bn", "--ratio", "0.5"], tmp_path)
+    trained = runs[runs.strategy != "pruned"]
+    assert sorted(trained.strategy.unique()) == ["fine-tune", "scratch-b", "scratch-e", "unpruned"]
+    assert set(runs.method.dropna()) == {"thinet", "regression"}
+    assert set(runs[runs.strategy == "pruned"].config) == {"vgg16_bn-thinet-0.5", "vgg16_bn-regression-0.5"}
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    assert "## What pruning alone keeps" in text and "vgg16_bn-uniform-0.5" in text  # L1-norm beside them

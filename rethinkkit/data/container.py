@@ -139,15 +139,19 @@ class Data(DatasetView):
         augment: bool = True,
         pad: int = 4,
         flip: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[tuple[Tensor, Tensor]]:
         """One epoch of shuffled (float32 images, int64 labels) batches; last partial batch kept.
 
         The permutation and the crop/flip draws come from one generator on this device seeded
         from (seed, epoch) only. ``augment=False`` gives normalised shuffled batches. ``pad``
         and ``flip`` are the paper's augmentation (4, True); change them only as a named
-        deviation.
+        deviation. ``shard=(rank, size)`` (data-parallel training, `rethinkkit.distributed`):
+        this rank's chunk of every global batch, augmented with the draws a 1-process run
+        gives those images (the whole batch's draws are made, then the chunk is kept).
         """
         _check_batch_size(batch_size)
+        _check_train_shard(shard, self.num_train, batch_size)
         gen = _epoch_generator(self.device, seed, epoch)
         order = torch.randperm(self.num_train, generator=gen, device=self.device)
         for start in range(0, self.num_train, batch_size):
@@ -155,14 +159,25 @@ class Data(DatasetView):
             images = self.train_images[index]
             if augment:
                 images = _augment(images, gen, pad=pad, flip=flip)
-            yield self.normalize(images), self.train_labels[index]
+            labels = self.train_labels[index]
+            if shard is not None:
+                part = shard_of(len(index), *shard)
+                images, labels = images[part], labels[part]
+            yield self.normalize(images), labels
 
-    def test_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-        """The test set in order, normalised, not augmented; last partial batch kept."""
+    def test_batches(self, batch_size: int, shard: tuple[int, int] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """The test set in order, normalised, not augmented; last partial batch kept.
+        ``shard=(rank, size)``: this rank's chunk of every batch (empty chunks are skipped)."""
         _check_batch_size(batch_size)
+        _check_shard(shard)
         for start in range(0, self.num_test, batch_size):
-            images = self.test_images[start : start + batch_size]
-            yield self.normalize(images), self.test_labels[start : start + batch_size]
+            stop = min(start + batch_size, self.num_test)
+            if shard is not None:
+                part = shard_of(stop - start, *shard)
+                start, stop = start + part.start, start + part.stop
+                if start == stop:
+                    continue
+            yield self.normalize(self.test_images[start:stop]), self.test_labels[start:stop]
 
     def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Data:
         """A stratified subset, deterministic in ``seed`` (``None`` keeps a split whole).
@@ -204,6 +219,41 @@ class Data(DatasetView):
 def _check_batch_size(batch_size: int) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+
+def shard_of(n: int, rank: int, size: int) -> slice:
+    """Rank `rank`'s part of a batch of `n` items under data-parallel training: the `rank`-th
+    of `size` contiguous chunks, the first `n % size` of them one longer (`torch.tensor_split`'s
+    split, as DataParallel scatters a batch over its GPUs)."""
+    base, extra = divmod(n, size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+def _check_shard(shard) -> None:
+    if shard is None:
+        return
+    if (not isinstance(shard, tuple) or len(shard) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in shard)
+            or not 0 <= shard[0] < shard[1]):
+        raise ValueError(f"shard must be (rank, size) with 0 <= rank < size, as rethinkkit.distributed.Group.shard "
+                         f"gives it; got {shard!r}")
+
+
+def _check_train_shard(shard, n: int, batch_size: int) -> None:
+    """Every rank needs an image of every global batch: DDP steps all ranks together, and a
+    BatchNorm cannot train on an empty batch."""
+    _check_shard(shard)
+    if shard is None:
+        return
+    smallest = min(batch_size, n % batch_size or batch_size)
+    if smallest < shard[1]:
+        last = (f", the last one holding {smallest}); every rank needs an image of every batch: run on at most "
+                f"{smallest} process(es), or train on a number of images whose last batch holds at least {shard[1]}"
+                if smallest < batch_size else "); every rank needs an image of every batch: run on at most "
+                f"{batch_size} process(es)")
+        raise ValueError(f"a global batch of {smallest} image(s) cannot be split over {shard[1]} ranks ({n} training "
+                         f"images in batches of {batch_size}{last}")
 
 
 def _stratified_index(labels: Tensor, n: int | None, seed: int, stream: int, what: str) -> Tensor | None:

@@ -35,7 +35,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .augmentation import _epoch_generator
-from .container import DatasetInfo, DatasetView, _check_batch_size, _stratified_index
+from .container import (DatasetInfo, DatasetView, _check_batch_size, _check_shard, _check_train_shard,
+                        _stratified_index, shard_of)
 from .device import resolve_device
 from .roots import ENV_DATA, DatasetCorrupt, DatasetNotFound, _base_roots, _bulleted
 
@@ -183,14 +184,19 @@ class ImageFolderData(DatasetView):
         )
 
     def train_batches(
-        self, batch_size: int, *, seed: int, epoch: int, augment: bool = True
+        self, batch_size: int, *, seed: int, epoch: int, augment: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[tuple[Tensor, Tensor]]:
         """One epoch of shuffled (float32 images, int64 labels) batches; last partial batch kept.
 
         The order and the augmentation draws depend only on (seed, epoch) (module docstring).
         ``augment=False`` gives shuffled batches through the test transform.
+        ``shard=(rank, size)`` (data-parallel training, `rethinkkit.distributed`): this rank's
+        chunk of every global batch (`container.shard_of`); only those images are decoded, and
+        each gets the crop and flip it gets in a 1-process run (they are seeded per image).
         """
         _check_batch_size(batch_size)
+        _check_train_shard(shard, self.num_train, batch_size)
         gen = _epoch_generator(torch.device("cpu"), seed, epoch)
         order = torch.randperm(self.num_train, generator=gen)
         if augment:
@@ -198,21 +204,23 @@ class ImageFolderData(DatasetView):
         else:
             images = _Images(self._train, test_transform(), None)
         # The loader draws its workers' base seed from `gen`, not from the global generator.
-        yield from self._batches(images, batch_size, order.tolist(), gen)
+        yield from self._batches(images, _split(order.tolist(), batch_size, shard), gen)
 
-    def test_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-        """The validation set in order, through the test transform; last partial batch kept."""
+    def test_batches(self, batch_size: int, shard: tuple[int, int] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """The validation set in order, through the test transform; last partial batch kept.
+        ``shard=(rank, size)``: this rank's chunk of every batch (empty chunks are skipped)."""
         _check_batch_size(batch_size)
+        _check_shard(shard)
         images = _Images(self._test, test_transform(), None)
-        yield from self._batches(images, batch_size, range(self.num_test), torch.Generator().manual_seed(0))
+        yield from self._batches(images, _split(range(self.num_test), batch_size, shard),
+                                 torch.Generator().manual_seed(0))
 
     def _batches(
-        self, images: _Images, batch_size: int, order: Sequence[int], gen: torch.Generator
+        self, images: _Images, batches: list[list[int]], gen: torch.Generator
     ) -> Iterator[tuple[Tensor, Tensor]]:
         loader = DataLoader(
             images,
-            batch_size=batch_size,
-            sampler=order,
+            batch_sampler=batches,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             generator=gen,
@@ -253,6 +261,16 @@ class ImageFolderData(DatasetView):
         out = copy.copy(self)
         out.device = dev
         return out
+
+
+def _split(order: Sequence[int], batch_size: int, shard: tuple[int, int] | None) -> list[list[int]]:
+    """`order` in batches of `batch_size` (the last partial one kept); with `shard`, each batch
+    cut to that rank's chunk and empty chunks dropped."""
+    batches = [list(order[start : start + batch_size]) for start in range(0, len(order), batch_size)]
+    if shard is None:
+        return batches
+    parts = [batch[shard_of(len(batch), *shard)] for batch in batches]
+    return [part for part in parts if part]
 
 
 def _labels(samples: Sequence[Sample]) -> Tensor:

@@ -18,12 +18,12 @@ from .common import WEIGHT_LEVEL_INIT, WEIGHT_LEVEL_VGG_INIT, ChannelSelection, 
 from .densenet import DenseNet, DenseNetSpec
 from .preresnet import PreResNet, PreResNetSpec
 from .resnet import ResNet, ResNetSpec
-from .resnet_imagenet import ImageNetResNet, ImageNetResNetSpec
+from .resnet_imagenet import BottleneckResNet, BottleneckResNetSpec, ImageNetResNet, ImageNetResNetSpec
 from .vgg import VGG, VGGSpec
-from .vgg_imagenet import ImageNetVGG, ImageNetVGGSpec
+from .vgg_imagenet import ImageNetVGG, ImageNetVGG16, ImageNetVGG16Spec, ImageNetVGGSpec
 
 __all__ = [
-    "ChannelSelection", "DenseNet", "Init", "ImageNetResNet", "ImageNetVGG", "Net", "PreResNet", "PrunableLayer", "ResNet",
+    "BottleneckResNet", "ChannelSelection", "DenseNet", "Init", "ImageNetResNet", "ImageNetVGG", "ImageNetVGG16", "Net", "PreResNet", "PrunableLayer", "ResNet",
     "Spec", "VGG",
     "MAX_RATIO", "build", "check_ratio", "default_cfg", "from_arch", "names", "option_defaults", "register",
     "stages", "uniform_cfg",
@@ -54,6 +54,11 @@ register("resnet110", ResNetSpec(depth=110))
 register("resnet50", ResNetSpec(depth=50, shortcut="projection", init=WEIGHT_LEVEL_INIT))
 register("resnet34", ImageNetResNetSpec())  # L1-norm pruning's ImageNet ResNet-34 (Li et al. 2017)
 register("vgg11-imagenet", ImageNetVGGSpec())  # Network Slimming's ImageNet VGG-11 (Liu et al. 2017)
+# torchvision's ImageNet VGG-16 and ResNet-50, cfg-driven: ThiNet's and regression pruning's base models (Luo et
+# al. 2017, He et al. 2017), SSS's ResNet-50 (Huang & Wang 2018), the weight-level code's vgg16_bn and resnet50
+register("vgg16-imagenet", ImageNetVGG16Spec())
+register("vgg16_bn-imagenet", ImageNetVGG16Spec(batch_norm=True))
+register("resnet50-imagenet", BottleneckResNetSpec())
 register("preresnet56", PreResNetSpec(depth=56))  # n=6, the slimming code's resnet(depth=56); Table 13
 register("preresnet110", PreResNetSpec(depth=110, init=WEIGHT_LEVEL_INIT))  # the weight-level code's (Table 6)
 register("preresnet164", PreResNetSpec(depth=164))
@@ -97,7 +102,7 @@ def build(name: str, num_classes: int = 10, in_channels: int = 3, cfg: list | No
           **options: Any) -> nn.Module:
     """The model `name` with channel cfg `cfg` (None: the unpruned default).
 
-    `options` are the family's build options (VGG: `head`; ResNet: `shortcut`; PreResNet
+    `options` are the family's build options (VGG: `head`; ResNet: `shortcut`, `block_scale`; PreResNet
     and DenseNet: `select`), defaulting to the name's. The model has `model.cfg` and
     `model.arch`, from which `from_arch` rebuilds the same architecture.
     """

@@ -14,16 +14,19 @@ from torch import nn
 
 from .. import flops
 from ..config import FINETUNE_CIFAR, IMAGENET, Recipe
-from . import design, l1_norm, magnitude, network_slimming, reconstruct, regression, surgery, thinet  # noqa: F401
+from . import design, l1_norm, magnitude, network_slimming, reconstruct, regression, sfp, sss, surgery, thinet  # noqa: F401
 from .base import Method, Pruned, bn_scales, filter_l1, keep_above, keep_top
 from .design import GuidedSpec, Pattern, UniformSpec
 from .l1_norm import L1Spec
 from .magnitude import MagnitudeSpec
 from .network_slimming import SlimmingSpec
 from .regression import RegressionSpec
+from .sfp import SFPSpec
+from .sss import SSSSpec, SSSTargetSpec
 from .thinet import ThiNetSpec
 
-__all__ = ["GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "RegressionSpec", "SlimmingSpec", "ThiNetSpec", "UniformSpec", "bn_scales",
+__all__ = ["GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "RegressionSpec", "SFPSpec", "SSSSpec",
+           "SSSTargetSpec", "SlimmingSpec", "ThiNetSpec", "UniformSpec", "bn_scales",
            "filter_l1", "get", "keep_above", "keep_top", "methods", "prune", "register", "surgery"]
 
 _METHODS: dict[str, Method] = {}
@@ -64,6 +67,23 @@ register(Method(  # Han et al. 2015, as the paper's weight-level code; fine-tuni
     "magnitude", magnitude.prune, MagnitudeSpec, magnitude.HAN_2015, ratio_spec=lambda ratio: MagnitudeSpec(ratio=ratio),
     finetune={"cifar": FINETUNE_CIFAR, "imagenet": _imagenet_finetune(10)},
     scratch=lambda spec: "rescaled" if spec.rescale else "fresh", uniform="uniform-sparsity",
+))
+
+register(Method(  # He et al. 2018, as Liu et al. 2019's Appendix A: its own recipe, no fine-tuning (the
+    # soft-pruned model is the result), optionally from a pretrained model (Table 11)
+    "sfp", sfp.prune, SFPSpec, sfp.HE_2018, ratio_spec=lambda ratio: SFPSpec(ratio=ratio),
+    large_hooks=sfp.large_hooks, large_recipe=sfp.RECIPES, pretrained=sfp.pretrained_recipe, soft=True,
+))
+
+register(Method(  # Huang & Wang 2018: the large model trains its block factors by APG, blocks at 0 are removed, and
+    # the pruned model is not fine-tuned (Table 5's "Pruned"), so the large run is SSS's result ("soft") and the
+    # "unpruned" row the plain ResNet; the released code's ImageNet recipe (100 epochs), the protocol's on CIFAR
+    "sss", sss.prune, SSSSpec, sss.HUANG_2018, large_hooks=sss.large_hooks, large_recipe=sss.RECIPES, soft=True,
+))
+register(Method(  # Liu et al. 2019, Table 5: the SSS paper's ResNet-41/32/26 trained from scratch (Scratch-E/B), as the
+    # rethinking code, with the released SSS recipe on ImageNet; no trained model is read
+    "sss-target", sss.design, SSSTargetSpec, sss.HUANG_2018 + "; the layouts from Liu et al. 2019's code",
+    large_recipe=sss.RECIPES, from_trained=False,
 ))
 
 # Section 5's designed architectures: no trained model is read and only from-scratch strategies train

@@ -74,6 +74,10 @@ def _pruned(spec, model: str, dataset: str) -> str:
     return "pruned"
 
 
+def _not_pretrained(spec, recipe: Recipe) -> Recipe | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered pruning method and the protocol it brings.
@@ -94,6 +98,15 @@ class Method:
                  "uniform", "guided", "transferred guided")
     uniform:     the design method of its uniform twin at the same ratio (Section 5): "uniform-channels"
                  for structured methods, "uniform-sparsity" for weight-level ones
+    large_recipe: "cifar" / "imagenet" -> the recipe its large model trains with when it is not the
+                 protocol's (Soft Filter Pruning's own: 200 epochs, warm-up, ...); the pipeline scales its
+                 epochs to the protocol's and trains Scratch-E/B with it too. Empty: the protocol's
+    pretrained:  (spec, large recipe) -> None when its large training starts from a fresh initialisation;
+                 else the recipe with which it continues a normally trained model of the same architecture
+                 (SFP "with a pretrained model", Appendix A's Table 11), which the pipeline trains first
+    soft:        its large training already prunes (SFP zeroes filters every epoch), so its large run is
+                 reported as "soft-pruned", and the "unpruned" row is the plainly trained model (the same
+                 architecture and recipe without the method's hooks)
     """
 
     name: str
@@ -107,6 +120,9 @@ class Method:
     from_trained: bool = True
     series: Callable[[Any, str, str], str] = _pruned
     uniform: str = "uniform-channels"
+    large_recipe: Mapping[str, Recipe] = field(default_factory=dict)
+    pretrained: Callable[[Any, Recipe], Recipe | None] = _not_pretrained
+    soft: bool = False
 
     def spec_for(self, ratio: float):
         if self.ratio_spec is None:
