@@ -283,12 +283,7 @@ class BottleneckResNet(Net):
                                             layer_id=1 + 3 * b + k, stage=stage_of[b], gate=f"{block}.{gate}"))
         return layers
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        # torchvision's AdaptiveAvgPool2d(1) (the originals' AvgPool2d(7) on a 224x224 input's 7x7 map)
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.fc(x)
+    forward = ImageNetResNet.forward  # torchvision's stem, four stages, pool and fc
 
 
 @dataclass(frozen=True)
