@@ -149,7 +149,7 @@ class Protocol:
         out = {"large / Scratch-E": self.large_recipe}
         for method in methods:
             chosen = pruning.get(method)
-            if chosen.large_recipe:  # a method with its own (SFP's)
+            if self.kind in chosen.large_recipe:  # a method with its own here (SFP's; SSS's on ImageNet)
                 out[f"large / Scratch-E ({method})"] = self.large_for(method)
             if chosen.finetune or self.finetune:
                 out["fine-tune" if len(methods) == 1 else f"fine-tune ({method})"] = self.finetune_recipe(method)
@@ -174,7 +174,7 @@ class Protocol:
             out[f"large.{field_name}"] = (a, b)
         for method in methods:
             chosen = pruning.get(method)
-            if chosen.large_recipe:  # the method's own large recipe, against its paper values
+            if self.kind in chosen.large_recipe:  # the method's own large recipe, against its paper values
                 for field_name, (a, b) in deviations(self.large_for(method), paper_protocol.large_for(method)).items():
                     out[f"large ({method}).{field_name}"] = (a, b)
             if not (chosen.finetune or self.finetune):
