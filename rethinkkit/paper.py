@@ -47,7 +47,7 @@ import pandas as pd
 
 from . import pruning
 from .models.resnet_imagenet import bottleneck_cfg, resnet50_2x_select
-from .pruning import L1Spec, MagnitudeSpec, SlimmingSpec
+from .pruning import FixedSpec, L1Spec, MagnitudeSpec, SlimmingSpec
 from .pruning.l1_norm import LI_2017
 from .pruning.magnitude import HAN_2015
 from .pruning.network_slimming import LIU_2017
@@ -363,6 +363,13 @@ CONFIGS.update({
         *((name, "resnet50-imagenet", cfg, ThiNetSpec, "thinet", LUO_2017) for name, cfg in THINET_RESNET50.items()),
         ("vgg16-5x", "vgg16-imagenet", REGRESSION_VGG16["vgg16-5x"], RegressionSpec, "regression", HE_2017),
     )
+})
+# ... and those it does not reach, trained from scratch only, as the paper trained every target of both tables
+CONFIGS.update({
+    name: PrunedConfig(name, _ARCHITECTURES[name][0], _ARCHITECTURES[name][1], "imagenet", None, None,
+                       FixedSpec(_ARCHITECTURES[name][1], tuple(_ARCHITECTURES[name][2].items())), method="fixed",
+                       num_classes=1000, image_size=224, citation=citation)
+    for name, citation in (("vgg-gap", LUO_2017), ("vgg-tiny", LUO_2017), ("resnet50-2x", HE_2017))
 })
 
 

@@ -881,6 +881,24 @@ def at_ratio(chosen: Sequence[Target], ratio: float) -> Target:
     return min(rated, key=lambda t: abs(t.spec.ratio - ratio))
 
 
+def run_table(protocol: Protocol, targets: Iterable, seeds: Sequence[int],
+              strategies: Iterable[str | Strategy] = TABLE_1, **kwargs) -> pd.DataFrame:
+    """`run` for a paper table whose targets mix pruned configs and architectures no trained model
+    gives (`Method.from_trained` False: Tables 2 and 3's fixed targets, trained from scratch only as the
+    paper did): those train the from-scratch strategies among `strategies`, the others all of them.
+    One table; `kwargs` as `run`'s."""
+    targets, strategies = [target(c) for c in targets], [strategy(s) for s in strategies]
+    pruned = [t for t in targets if pruning.get(t.method).from_trained]
+    fixed = [t for t in targets if not pruning.get(t.method).from_trained]
+    scratch = [s for s in strategies if not s.inherit]
+    frames = ([run(protocol, pruned, seeds, strategies, **kwargs)] if pruned else []) + (
+        [run(protocol, fixed, seeds, scratch, **kwargs)] if fixed and scratch else [])
+    if not frames:
+        raise ValueError(f"nothing to run: {', '.join(t.name for t in fixed)} train from scratch only, and the "
+                         f"strategies {[s.name for s in strategies]} all inherit weights" if fixed else "no targets given")
+    return pd.concat(frames, ignore_index=True)
+
+
 def run_lrs(protocol: Protocol, lrs: Sequence[float], targets: Iterable, seeds: Sequence[int],
             strategies: Iterable[str | Strategy] = LOTTERY, **kwargs) -> pd.DataFrame:
     """`run` once per initial learning rate (the large model's, which the scratch and ticket

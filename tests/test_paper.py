@@ -333,8 +333,9 @@ def test_configs_default_is_unchanged_and_filters_compose():
     assert [c.name for c in rk.paper.configs(table=16)] == table_1[:5]
     every = rk.paper.configs(method=None, table=None)
     # Tables 1/4/13/14 + Table 6's magnitude targets + Table 9's + Appendix A's SFP (Tables 10, 11) + Table 5's SSS
-    # targets + Tables 2 and 3's targets pruning reaches (ThiNet's four, regression pruning's VGG-16-5x)
-    assert len(every) == len(rk.paper.CONFIGS) == 19 + 16 + 10 + 18 + 3 + 5
+    # targets + Tables 2 and 3's targets pruning reaches (ThiNet's four, regression pruning's VGG-16-5x) and those
+    # trained from scratch only (VGG-GAP, VGG-Tiny, ResNet-50-2x)
+    assert len(every) == len(rk.paper.CONFIGS) == 19 + 16 + 10 + 18 + 3 + 5 + 3
     assert {c.name for c in rk.paper.configs(method=None)} == {c.name for c in every if set(c.tables) & {"1", "4", "6"}}
     assert {c.name for c in rk.paper.configs("cifar100", method=None, table=None)} == {
         "vgg19-p50", "preresnet164-p40", "preresnet164-p60", "densenet40-p40", "densenet40-p60", "densenet40-p80",

@@ -228,3 +228,36 @@ def test_the_pipeline_prunes_fine_tunes_and_trains_from_scratch(mini, store, met
     assert f"|{method}|" in tuned["init"]
     assert tuned["params"] < runs[runs.strategy == "unpruned"].iloc[0]["params"]
     assert seen == [64]  # the pruner samples the images the large model trained on, not the whole set
+
+
+def test_a_table_of_pruned_and_fixed_targets_trains_the_fixed_ones_from_scratch_only(mini, store, one_thread):
+    """Tables 2 and 3 mix targets pruning reaches with fixed ones (`rk.pruning.FixedSpec`): a fixed
+    architecture equal to a pruned one trains the very same Scratch-E run, and takes no fine-tuning."""
+    protocol = rk.pipeline.Protocol("fashion-mnist-mini", epochs=2, finetune_epochs=1, train_subset=64, test_subset=50)
+    pruned = rk.pipeline.Target("resnet20-thinet", "resnet20", rk.pruning.ThiNetSpec(ratio=0.5, images=32, locations=3),
+                                "thinet")
+    cfg = rk.pruning.l1_norm.target_cfg(rk.models.build("resnet20"), pruned.spec)
+    fixed = rk.pipeline.Target("resnet20-fixed", "resnet20", rk.pruning.FixedSpec(cfg), "fixed")
+    runs = rk.pipeline.run_table(protocol, [pruned, fixed], seeds=[0], strategies=["fine-tune", "scratch-e"],
+                                 data=mini, store=store, progress=False)
+    assert sorted(runs[runs.config == "resnet20-fixed"].strategy) == ["scratch-e"]
+    assert sorted(runs[runs.config == "resnet20-thinet"].strategy) == ["fine-tune", "scratch-e"]
+    keys = runs[runs.strategy == "scratch-e"].set_index("config")["key"]
+    assert keys["resnet20-fixed"] == keys["resnet20-thinet"]
+    with pytest.raises(ValueError, match="from scratch only"):
+        rk.pipeline.run_table(protocol, [fixed], seeds=[0], strategies=["fine-tune"], data=mini, store=store)
+    with pytest.raises(ValueError, match="does not fit resnet20"):
+        rk.pruning.prune("fixed", rk.models.build("resnet20"), rk.pruning.FixedSpec([16, 16]))
+
+
+def test_the_papers_fixed_targets_build_with_their_reported_sizes():
+    """VGG-GAP and VGG-Tiny (Luo et al.: 8.32M and 1.32M weights) and ResNet-50-2x, from their configs."""
+    for name, weights in (("vgg-gap", 8.32e6), ("vgg-tiny", 1.32e6)):
+        config = rk.paper.config(name)
+        with torch.device("meta"):
+            model = rk.pruning.prune("fixed", rk.models.build(config.model, num_classes=1000), config.spec,
+                                     input_shape=(3, 224, 224)).model
+        convs = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+        assert round(convs / 1e6, 2) == weights / 1e6, name
+    config = rk.paper.config("resnet50-2x")
+    assert config.method == "fixed" and dict(config.spec.options)["select"]

@@ -16,7 +16,7 @@ from .. import flops
 from ..config import FINETUNE_CIFAR, IMAGENET, Recipe
 from . import design, l1_norm, magnitude, network_slimming, reconstruct, regression, sfp, sss, surgery, thinet  # noqa: F401
 from .base import Method, Pruned, bn_scales, filter_l1, keep_above, keep_top
-from .design import GuidedSpec, Pattern, UniformSpec
+from .design import FixedSpec, GuidedSpec, Pattern, UniformSpec
 from .l1_norm import L1Spec
 from .magnitude import MagnitudeSpec
 from .network_slimming import SlimmingSpec
@@ -25,7 +25,7 @@ from .sfp import SFPSpec
 from .sss import SSSSpec, SSSTargetSpec
 from .thinet import ThiNetSpec
 
-__all__ = ["GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "RegressionSpec", "SFPSpec", "SSSSpec",
+__all__ = ["FixedSpec", "GuidedSpec", "L1Spec", "MagnitudeSpec", "Method", "Pattern", "Pruned", "RegressionSpec", "SFPSpec", "SSSSpec",
            "SSSTargetSpec", "SlimmingSpec", "ThiNetSpec", "UniformSpec", "bn_scales",
            "filter_l1", "get", "keep_above", "keep_top", "methods", "prune", "register", "surgery"]
 
@@ -84,6 +84,12 @@ register(Method(  # Liu et al. 2019, Table 5: the SSS paper's ResNet-41/32/26 tr
     # rethinking code, with the released SSS recipe on ImageNet; no trained model is read
     "sss-target", sss.design, SSSTargetSpec, sss.HUANG_2018 + "; the layouts from Liu et al. 2019's code",
     large_recipe=sss.RECIPES, from_trained=False,
+))
+
+register(Method(  # Liu et al. 2019, Tables 2 and 3: a method paper's target that pruning of the base model does not
+    # reach (VGG-GAP, VGG-Tiny, ResNet-50-2x), trained from scratch only, as the paper did; no trained model is read
+    "fixed", design.fixed, FixedSpec, "a target architecture fixed by its method's paper; " + design.LIU_2019_TABLES_2_3,
+    from_trained=False,
 ))
 
 # Section 5's designed architectures: no trained model is read and only from-scratch strategies train

@@ -36,12 +36,14 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .. import models
 from ..models import stages
 from . import surgery
 from .base import Pruned
 from .magnitude import conv_weights, sparse
 
 LIU_2019_SECTION_5 = "Liu et al., Rethinking the Value of Network Pruning, ICLR 2019, Section 5"
+LIU_2019_TABLES_2_3 = "trained from scratch as Liu et al., Rethinking the Value of Network Pruning, ICLR 2019, Tables 2 and 3"
 KINDS = ("channels", "kernels")  # a pattern's kind: kept channel fraction per stage / 3x3 keep map per stage
 GUIDED = {"channels": "guided-channels", "kernels": "guided-sparsity"}  # the method that designs from each kind
 
@@ -205,6 +207,56 @@ def _channels(model: nn.Module, spec, method: str, keep) -> Pruned:
             kept[layer.position] = list(range(count))
     return Pruned(arch=surgery.pruned_arch(model, kept), kept=kept, model=surgery.extract(model, kept),
                   method=method, spec=spec)
+
+
+def _frozen(value):
+    """Lists (at any depth) as tuples, so a spec holding build options stays hashable."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+@dataclass(frozen=True)
+class FixedSpec:
+    """An architecture a method's paper fixed, trained from scratch only: the base model's family
+    with this cfg and these build options. The paper trained such targets only from scratch and
+    quoted the fine-tuned numbers (Tables 2 and 3: ThiNet's VGG-GAP and VGG-Tiny, whose classifier
+    is a global average pool, and regression pruning's ResNet-50-2x, which selects block inputs:
+    architectures channel pruning of the base model does not reach)."""
+
+    cfg: tuple
+    options: tuple = ()  # (name, value) build options that differ from the base model's
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cfg, (str, bytes)) or not isinstance(self.cfg, (list, tuple)) or not self.cfg:
+            raise ValueError(f"a FixedSpec cfg is the whole target cfg of the base model's family, got {self.cfg!r}")
+        options = self.options.items() if isinstance(self.options, dict) else self.options
+        try:
+            options = tuple(sorted((str(name), _frozen(value)) for name, value in options))
+        except (TypeError, ValueError):
+            raise ValueError(f"FixedSpec options are (name, value) build options, got {self.options!r}") from None
+        object.__setattr__(self, "cfg", _frozen(self.cfg))
+        object.__setattr__(self, "options", options)
+
+    def describe(self) -> str:
+        return "a fixed architecture" + (f" ({', '.join(name for name, _ in self.options)} set)" if self.options else "")
+
+
+def fixed(model: nn.Module, spec: FixedSpec, data=None) -> Pruned:
+    """`spec`'s architecture in `model`'s family, freshly built (only from-scratch strategies train it)."""
+    if not isinstance(spec, FixedSpec):
+        raise TypeError(f"a fixed architecture takes a FixedSpec, got {type(spec).__name__}")
+    arch = {**model.arch, "cfg": list(spec.cfg),
+            "options": {**model.arch["options"], **{name: _plain(value) for name, value in spec.options}}}
+    try:
+        small = models.from_arch(arch)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the fixed architecture does not fit {model.name}: {error}") from None
+    reference = next(model.parameters())
+    return Pruned(arch=small.arch, kept={}, model=small.to(device=reference.device, dtype=reference.dtype),
+                  method="fixed", spec=spec)
+
+
+def _plain(value):
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
 def uniform_channels(model: nn.Module, spec: UniformSpec, data=None) -> Pruned:
