@@ -209,9 +209,9 @@ def _channels(model: nn.Module, spec, method: str, keep) -> Pruned:
                   method=method, spec=spec)
 
 
-def _frozen(value):
+def _tupled(value):
     """Lists (at any depth) as tuples, so a spec holding build options stays hashable."""
-    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+    return tuple(_tupled(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 @dataclass(frozen=True)
@@ -230,10 +230,10 @@ class FixedSpec:
             raise ValueError(f"a FixedSpec cfg is the whole target cfg of the base model's family, got {self.cfg!r}")
         options = self.options.items() if isinstance(self.options, dict) else self.options
         try:
-            options = tuple(sorted((str(name), _frozen(value)) for name, value in options))
+            options = tuple(sorted((str(name), _tupled(value)) for name, value in options))
         except (TypeError, ValueError):
             raise ValueError(f"FixedSpec options are (name, value) build options, got {self.options!r}") from None
-        object.__setattr__(self, "cfg", _frozen(self.cfg))
+        object.__setattr__(self, "cfg", _tupled(self.cfg))
         object.__setattr__(self, "options", options)
 
     def describe(self) -> str:
