@@ -23,6 +23,7 @@ from rethinkkit.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from rethinkkit.models.resnet import Shortcut
 from rethinkkit.models.resnet_imagenet import bottleneck_cfg
 from rethinkkit.pruning import L1Spec, surgery
+from test_imagenet import forward_backward as rgb_forward_backward
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -94,14 +95,8 @@ def resnet50_macs(cfg, classes=1000):
 
 
 def forward_backward(model, num_classes, side=64):
-    torch.manual_seed(0)
-    logits = model(torch.randn(2, 3, side, side))
-    assert logits.shape == (2, num_classes)
-    loss = F.cross_entropy(logits, torch.tensor([0, num_classes - 1]))
-    loss.backward()
-    assert torch.isfinite(loss)
-    for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    """test_imagenet's check on RGB inputs: finite loss, every parameter gets a finite gradient."""
+    rgb_forward_backward(model, 3, num_classes, side)
 
 
 def torchvision_model(builder, num_classes, path):
