@@ -60,7 +60,7 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import torch
 
-from . import budget, flops, models, paper, pruning
+from . import budget, flops, models, paper, pruning, together
 from . import data as data_mod
 from .config import CIFAR, IMAGENET, Recipe, RunSpec, _plain, deviations
 from .config import seeds as config_seeds
@@ -757,17 +757,25 @@ def run(
     overall = _Overall(len({(spec.key(), s) for t in trained for spec, _ in large_chain(protocol, t) for s in seeds})
                        + len(targets) * len(seeds) * sum(s.trains for s in chosen), progress)
     rows, seen = [], set()
+    stacking = together.wanted(data.device)  # several seeds of one run as one stacked model (CUDA, by default)
     try:
         for t in targets:
             parent = parent_spec(protocol, t)
             chain = large_chain(protocol, t) if pruning.get(t.method).from_trained else []
+            by_seed = {seed: [] for seed in seeds}  # the rows, seed by seed as they are returned
+            status = {}  # each run's store status before any of this target's runs trained
+            if chain and stacking and chain[0][0].init == "scratch":
+                status.update(((chain[0][0].key(), seed), store.status(chain[0][0], seed)) for seed in seeds)
+                store.get_or_run_seeds(chain[0][0], seeds, data=data, progress=progress)
+            prepared = {}
             for seed in seeds:
                 large = None
                 if chain:
                     def announce(spec, seed=seed, labels=dict((spec.key(), label) for spec, label in chain)):
                         if (spec.key(), seed) not in seen:
                             name = t.model if labels[spec.key()] == "unpruned" else t.name
-                            overall.next(f"{name} {labels[spec.key()]} seed {seed}", store.status(spec, seed))
+                            overall.next(f"{name} {labels[spec.key()]} seed {seed}",
+                                         status.get((spec.key(), seed)) or store.status(spec, seed))
 
                     larges = train_chain(chain, seed, store, data, progress, announce)
                     large = larges[-1]
@@ -776,22 +784,48 @@ def run(
                     for done, (spec, label) in zip(larges, chain):
                         if (spec.key(), seed) not in seen:  # one row per large run, however many targets prune it
                             seen.add((spec.key(), seed))
-                            rows.append(_row(done, t, label) if label == "unpruned" else _row(done, t, label, pruned, found))
+                            by_seed[seed].append(_row(done, t, label) if label == "unpruned"
+                                                 else _row(done, t, label, pruned, found))
                 else:
                     pruned, base_macs = designed(parent, t, seed, data)
                     found = patterns_of(pruned, base_cfg(parent)) if chosen else {}
-                for s in chosen:
+                prepared[seed] = (large, pruned, base_macs, found)
+            for s in chosen:
+                specs = {seed: child_spec(parent, pruned, t, s, protocol, base_macs)
+                         for seed, (_, pruned, base_macs, _) in prepared.items()} if s.trains else {}
+                if stacking:
+                    status.update(((spec.key(), seed), store.status(spec, seed)) for seed, spec in specs.items())
+                    _stacked(store, specs, lambda seed: _start(start_of(s, t), prepared[seed][1], seed,
+                                                               prepared[seed][0], store, data), data, progress)
+                for seed in seeds:
+                    large, pruned, base_macs, found = prepared[seed]
                     if not s.trains:
-                        rows.append(_evaluated(large, pruned, t, s, data, found))
+                        by_seed[seed].append(_evaluated(large, pruned, t, s, data, found))
                         continue
-                    spec = child_spec(parent, pruned, t, s, protocol, base_macs)
-                    overall.next(f"{t.name} {s.name} seed {seed}", store.status(spec, seed))
+                    spec = specs[seed]
+                    overall.next(f"{t.name} {s.name} seed {seed}", status.get((spec.key(), seed)) or store.status(spec, seed))
                     done = store.get_or_run(spec, seed, initial=_start(start_of(s, t), pruned, seed, large, store, data),
                                             data=data, progress=progress)
-                    rows.append(_row(done, t, s.name, pruned, found))
+                    by_seed[seed].append(_row(done, t, s.name, pruned, found))
+            rows.extend(row for seed in seeds for row in by_seed[seed])
     finally:
         overall.close()
     return pd.DataFrame(rows)
+
+
+def _stacked(store: Store, specs: dict, start: Callable[[int], Callable | None], data, progress) -> None:
+    """The seeds whose child runs share one spec (a predefined target's are the same architecture
+    and recipe for every seed) trained together (`Store.get_or_run_seeds`); `start(seed)` is a seed's
+    `initial`. Seeds with a spec of their own (an automatic method's architecture) are left to `run`."""
+    groups: dict[str, list[int]] = {}
+    for seed, spec in specs.items():
+        groups.setdefault(spec.key(), []).append(seed)
+    for seeds in groups.values():
+        spec = specs[seeds[0]]
+        missing = [seed for seed in seeds if store.status(spec, seed) != "done"]
+        if len(missing) > 1:
+            store.get_or_run_seeds(spec, missing, initial={seed: start(seed) for seed in missing}, data=data,
+                                   progress=progress)
 
 
 def _setup(protocol: Protocol, store, data, data_root, device) -> tuple[Store, object]:

@@ -42,7 +42,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -171,20 +171,7 @@ class Store:
         data:    the already loaded `spec.dataset` (its device is where training happens); else
                  it is loaded by name from `data_root` onto `device`. None of these changes the key.
         """
-        if not isinstance(spec, RunSpec):
-            raise TypeError(f"get_or_run needs a rethinkkit RunSpec, got {type(spec).__name__}")
-        if data is not None and data.name != spec.dataset:
-            raise ValueError(
-                f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed; pass the whole"
-                " dataset and set RunSpec.train_subset / test_subset to use a stratified subset"
-            )
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-        if spec.init != "scratch" and initial is None and self.status(spec, seed) == "new":
-            raise ValueError(
-                f"this spec starts from {spec.init!r}, not from scratch: pass initial=<callable returning"
-                " the starting weights> so the run can begin"
-            )
+        self._check_request(spec, seed, initial, data)
         folder = self.run_dir(spec, seed)
         main = distributed.is_main()  # under torchrun rank 0 alone locks and writes; the other ranks follow it
         with _locked(folder / ".lock") if main else contextlib.nullcontext() as lock:
@@ -200,19 +187,25 @@ class Store:
                     lock.discard()
                 raise
 
+    def _check_request(self, spec: RunSpec, seed: int, initial, data) -> None:
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"get_or_run needs a rethinkkit RunSpec, got {type(spec).__name__}")
+        if data is not None and data.name != spec.dataset:
+            raise ValueError(
+                f"the spec trains on {spec.dataset!r} but data={data.name!r} was passed; pass the whole"
+                " dataset and set RunSpec.train_subset / test_subset to use a stratified subset"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        if spec.init != "scratch" and initial is None and self.status(spec, seed) == "new":
+            raise ValueError(
+                f"this spec starts from {spec.init!r}, not from scratch: pass initial=<callable returning"
+                " the starting weights> so the run can begin"
+            )
+
     def _train(self, spec, seed, folder, initial, data, data_root, device, progress) -> Run:
         data = _data_for(spec, data, data_root, device)
-        torch.manual_seed(seed)  # the initialisation is a function of the seed alone
-        model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
-        checkpoint = folder / CHECKPOINT
-        if distributed.from_main(lambda: self.status(spec, seed)) == "new":
-            if initial is not None:
-                start = initial()
-                model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
-            digest = state_digest(model.state_dict())  # the starting weights, provably rebuilt later
-            if distributed.is_main():
-                atomic_write(folder / INIT_DIGEST, lambda f: f.write(digest.encode()))
-        counts = _counts(spec, model, data.image_shape)
+        model, counts = self._prepare(spec, seed, folder, initial, data)
         began = time.time()
         result = train(
             model,
@@ -220,10 +213,29 @@ class Store:
             spec.recipe,
             seed=seed,
             hooks=spec.hooks,
-            checkpoint=checkpoint,
+            checkpoint=folder / CHECKPOINT,
             progress=progress,
             desc=f"{spec.model} {spec.key()}/seed{seed}",
         )
+        return self._finish(spec, seed, folder, model, result, counts, data, began)
+
+    def _prepare(self, spec: RunSpec, seed: int, folder: Path, initial, data) -> tuple[nn.Module, flops.Counts]:
+        """The run's model at its start (a new run records the digest of its starting weights) and its counts."""
+        torch.manual_seed(seed)  # the initialisation is a function of the seed alone
+        model = build_model(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+        if distributed.from_main(lambda: self.status(spec, seed)) == "new":
+            if initial is not None:
+                start = initial()
+                model.load_state_dict(start.state_dict() if isinstance(start, nn.Module) else start)
+            digest = state_digest(model.state_dict())  # the starting weights, provably rebuilt later
+            if distributed.is_main():
+                atomic_write(folder / INIT_DIGEST, lambda f: f.write(digest.encode()))
+        return model, _counts(spec, model, data.image_shape)
+
+    def _finish(self, spec: RunSpec, seed: int, folder: Path, model: nn.Module, result, counts, data,
+                began: float) -> Run:
+        """Write a trained run's weights and result (marking it done) and drop its checkpoints."""
+        checkpoint = folder / CHECKPOINT
         history = pd.DataFrame(result.history)
         columns = {**_run_columns(spec, seed, counts, data), **_provenance(folder, data)}
         for name, value in columns.items():
@@ -237,6 +249,69 @@ class Store:
                 stale.unlink(missing_ok=True)  # model.pt holds the final weights
         distributed.barrier()  # the other ranks return once the result is there to read
         return Run(spec, seed, folder)
+
+    def get_or_run_seeds(
+        self,
+        spec: RunSpec,
+        seeds: Sequence[int],
+        *,
+        initial: Mapping[int, Callable[[], dict | nn.Module]] | None = None,
+        data=None,
+        data_root: str | os.PathLike | None = None,
+        device=None,
+        progress: bool | None = None,
+    ) -> list[Run]:
+        """`get_or_run` for several seeds of one spec (`initial`: seed -> its `get_or_run` initial).
+
+        Where `rethinkkit.together.wanted` on the data's device (CUDA, by default) and the run
+        allows it (no training hooks, no dropout, not under torchrun), the missing seeds train
+        together in this process, as one stacked model; the rest, and seeds whose checkpoints
+        are at other epochs, train one after another as `get_or_run` does. Either way each seed's
+        run, files and result are the ones `get_or_run` writes (weights equal up to
+        floating-point order: `rethinkkit.together`)."""
+        from . import together
+
+        initial = dict(initial or {})
+        for seed in seeds:
+            self._check_request(spec, seed, initial.get(seed), data)
+        if data is None:  # loaded once for all the seeds
+            data = data_mod.load(spec.dataset, root=data_root, device=device)
+        missing = [s for s in seeds if self.status(spec, s) != "done"]
+        if len(missing) > 1 and not spec.hooks and together.wanted(data.device) and distributed.group() is None:
+            self._train_together(spec, missing, initial, data, progress)
+        return [self.get_or_run(spec, s, initial=initial.get(s), data=data, progress=progress) for s in seeds]
+
+    def _train_together(self, spec: RunSpec, seeds: list[int], initial: Mapping, data, progress) -> None:
+        """Train the seeds of `spec` that are still missing once their locks are held, together."""
+        from . import together
+
+        with contextlib.ExitStack() as held:
+            locks = {s: held.enter_context(_locked(self.run_dir(spec, s) / ".lock")) for s in sorted(seeds)}
+            seeds = [s for s in seeds if self.status(spec, s) != "done"]  # another process may have finished some
+            if len(seeds) < 2:
+                return
+            _write_spec(self.run_dir(spec, seeds[0]).parent / "spec.json", spec)
+            try:
+                subset = _data_for(spec, data, None, None)
+                prepared = {s: self._prepare(spec, s, self.run_dir(spec, s), initial.get(s), subset) for s in seeds}
+                if together.unsupported(prepared[seeds[0]][0], spec.hooks):
+                    return  # get_or_run trains them one by one
+                began = time.time()
+                try:
+                    results = together.train_together(
+                        [prepared[s][0] for s in seeds], subset, spec.recipe, seeds=seeds,
+                        checkpoints=[self.run_dir(spec, s) / CHECKPOINT for s in seeds], progress=progress,
+                        desc=f"{spec.model} {spec.key()}/seeds {','.join(map(str, seeds))} together")
+                except together.CannotResumeTogether:
+                    return
+                for s, result in zip(seeds, results):
+                    model, counts = prepared[s]
+                    self._finish(spec, s, self.run_dir(spec, s), model, result, counts, subset, began)
+            except BaseException:
+                for s in seeds:
+                    if self.status(spec, s) == "new":  # nothing to resume from: leave nothing behind
+                        locks[s].discard()
+                raise
 
     def initial_model(self, spec: RunSpec, seed: int, data) -> nn.Module:
         """The weights a from-scratch run of `spec` started from, rebuilt from its seed on the
