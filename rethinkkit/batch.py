@@ -19,16 +19,24 @@ resumes. A failed notebook (a raising cell, a dead kernel) does not stop the bat
 others still run, the failures are raised together at the end, and a failed execution is
 written beside the last good copy (`<stem>.failed.ipynb`), never over it. Every input --
 profile, `-p`, `-g`, batch file -- is parsed and checked against the notebooks' declared
-parameter types before anything runs. The engine is serial; a distributed engine
-plugs in at `ENGINES` (Ray comes in a later issue).
+parameter types before anything runs.
+
+An engine runs the planned jobs (`ENGINES`): `serial` (the default) one after another here,
+`ray` one Ray task per job on a local Ray instance or a running cluster, retrying a job whose
+kernel or worker died (the store resumes its runs from their last checkpoint).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib
+import inspect
 import itertools
+import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,7 +47,8 @@ import yaml
 
 from .paths import project_root
 from .runs import STORE_ENV, default_root
-from .train import QUIET_ENV
+from .together import TOGETHER_ENV
+from .train import QUIET_ENV, SPEED_ENVS, quiet
 
 
 class BatchError(ValueError):
@@ -90,8 +99,10 @@ class Job:
 @dataclass(frozen=True)
 class Outcome:
     job: Job
-    seconds: float
+    seconds: float  # of its last attempt
     error: str | None = None  # why it failed and where its executed copy is; None when it ran through
+    died: bool = False  # the kernel or the process running it died (not a raising cell): worth another attempt
+    attempts: int = 1
 
 
 def root() -> Path:
@@ -105,7 +116,13 @@ def root() -> Path:
 
 
 def profiles(base: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in ((base or root()) / "params").glob("*.yaml"))
+    """The profiles in params/: its YAML files but the batch files (a YAML list, e.g. paper_all.yaml)."""
+    return sorted(p.stem for p in ((base or root()) / "params").glob("*.yaml") if not _is_batch_file(p))
+
+
+def _is_batch_file(path: Path) -> bool:
+    """A batch file is a YAML list of entries; a profile is a mapping."""
+    return isinstance(read_yaml(path.read_text(), str(path)), list)
 
 
 def read_yaml(text: str, where: str):
@@ -129,6 +146,9 @@ def load_profile(profile: str | os.PathLike, base: Path | None = None) -> dict:
     if not path.exists():
         raise BatchError(f"no profile {str(profile)!r} (looked for {path}); profiles: {', '.join(profiles(base))}")
     data = read_yaml(path.read_text(), f"the profile {path}") or {}
+    if isinstance(data, list):
+        raise BatchError(f"{path} is a YAML list: a profile is a mapping with 'defaults' and 'notebooks' "
+                         f"(a list of jobs is a batch file: run it with --batch {path})")
     if not isinstance(data, dict):
         raise BatchError(f"{path}: a profile is a mapping with 'defaults' and 'notebooks', got {data!r}")
     unknown = set(data) - {"defaults", "notebooks"}
@@ -388,6 +408,11 @@ def failed_copy(output: Path) -> Path:
     return output.with_name(f"{output.stem}.failed.ipynb")
 
 
+def running_copy(output: Path) -> Path:
+    """Where a notebook executes into until it ends (then renamed to the output or its failed copy)."""
+    return output.with_name(f"{output.stem}.running.ipynb")
+
+
 def execute(job: Job, store: Path | None = None) -> Outcome:
     """Run one job with papermill in the notebook's folder; progress bars stay quiet.
 
@@ -402,7 +427,7 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
     from jupyter_core.utils import run_sync
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    running = job.output.with_name(f"{job.output.stem}.running.ipynb")
+    running = running_copy(job.output)
     env = {QUIET_ENV: "1", STORE_ENV: str((store or default_root()).resolve())}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
@@ -413,6 +438,7 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
     kernel = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel-ipc"))
     began = time.perf_counter()
     error = None
+    died = False
     try:
         papermill.execute_notebook(
             str(job.notebook),
@@ -427,7 +453,8 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
     except papermill.PapermillExecutionError as failure:
         error = f"{job.output.stem} failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
     except Exception as failure:  # noqa: BLE001 -- a dead kernel, a timeout, papermill itself
-        hint = " (a kernel that dies is often the machine running out of memory)" if "Dead" in type(failure).__name__ else ""
+        died = "Dead" in type(failure).__name__
+        hint = " (a kernel that dies is often the machine running out of memory)" if died else ""
         error = f"{job.output.stem} failed: {type(failure).__name__}: {str(failure).strip()[:300]}{hint}"
     except BaseException:
         _keep_failed(running, job.output)
@@ -446,7 +473,7 @@ def execute(job: Job, store: Path | None = None) -> Outcome:
         failed_copy(job.output).unlink(missing_ok=True)
     else:
         error += "\n  " + _keep_failed(running, job.output)
-    return Outcome(job, time.perf_counter() - began, error)
+    return Outcome(job, time.perf_counter() - began, error, died)
 
 
 def _keep_failed(running: Path, output: Path) -> str:
@@ -470,9 +497,223 @@ def serial(jobs: list[Job], store: Path | None, report: Callable[[Outcome], None
     return outcomes
 
 
+RAY_MISSING = 'pip install -e ".[cluster]"'
+RAY_LOGGING = logging.WARNING  # Ray's own INFO lines ("Started a local Ray instance" ...) stay out of the output
+
+
+def import_ray():
+    """The `ray` module, or a BatchError saying how to install it: Ray is an optional extra."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as error:
+        raise BatchError(
+            f"the ray engine needs Ray, which is not installed ({error}): install the kit's cluster extra with "
+            f"`{RAY_MISSING}` in the checkout (or `pip install \"ray>=2.9\"`), or leave out --engine ray to run "
+            "the jobs one after another here"
+        ) from None
+
+
+def on_ray(
+    jobs: list[Job],
+    store: Path | None,
+    report: Callable[[Outcome], None],
+    *,
+    address: str | None = None,
+    retries: int = 2,
+    cpus_per_job: float = 1,
+    dashboard_host: str | None = None,
+    num_cpus: int | None = None,
+) -> list[Outcome]:
+    """Every job as one Ray task running `execute`, so all about one job stays in one place.
+
+    address:        a running cluster ("auto", "HOST:6379", "ray://HOST:10001"); None starts a local Ray
+                    instance on this machine for the batch (with `num_cpus`, default all) and stops it after.
+    retries:        how many more times a job runs when its kernel or the Ray worker running it dies (a
+                    killed process, a lost node, memory); the store resumes its runs from their last
+                    checkpoint, and its file lock keeps two attempts from training the same run. A raising
+                    cell is not retried: it would raise again.
+    cpus_per_job:   CPUs Ray reserves per job (and the threads its kernel's torch uses); where the
+                    cluster has GPUs, every job also takes one GPU (Ray sets CUDA_VISIBLE_DEVICES for it).
+    dashboard_host: start the local instance's dashboard on this address (needs `ray[default]`); off by
+                    default, so nothing listens beyond this machine unless asked.
+
+    Every node must see the notebooks, the output folder and the store at the same paths (one checkout
+    and store on a shared filesystem): a task gets absolute paths. The driver retries (Ray's own
+    `max_retries` is 0), so both kinds of death share one budget and each job's attempts are counted.
+    One progress bar counts the jobs as they end; `report` gets every outcome in job order at the end."""
+    ray = import_ray()
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise BatchError(f"retries must be a whole number >= 0 (how many more attempts a job whose kernel or worker "
+                         f"died gets), got {retries!r}")
+    if isinstance(cpus_per_job, bool) or not isinstance(cpus_per_job, (int, float)) or cpus_per_job <= 0:
+        raise BatchError(f"cpus_per_job must be a positive number of CPUs, got {cpus_per_job!r}")
+    if address is not None and (dashboard_host is not None or num_cpus is not None):
+        raise BatchError(
+            "a running cluster keeps its own dashboard and CPUs: drop --dashboard-host / num_cpus with --address "
+            "(start the cluster with `ray start --head --dashboard-host HOST` to choose where its dashboard listens)"
+        )
+    store = (store or default_root()).resolve()  # the workers' working directories are not ours
+    started = start_ray(address, num_cpus=num_cpus, dashboard_host=dashboard_host)
+    try:
+        return _run_on_ray(ray, jobs, store, report, retries, cpus_per_job, getattr(started, "dashboard_url", None))
+    finally:
+        if started is not None:
+            ray.shutdown()
+
+
+# Ray gives a new local node a fixed 30 s to register with its control store; a machine busy with
+# training can miss that, so a local start that timed out is tried again (a busy machine only waits longer).
+LOCAL_START_ATTEMPTS = 3
+
+
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, dashboard_host: str | None = None):
+    """Connect to the Ray cluster at `address`, or start a local instance (`num_cpus`, a dashboard only
+    on `dashboard_host`), as the ray engine does: Ray's own INFO lines and worker output stay out of
+    this process's output. Returns Ray's context (its `dashboard_url` says where the dashboard is), or
+    None when Ray was already initialised here (a notebook's own `ray.init(...)`): that one is used as
+    it is, and whoever started it stops it."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return None
+    quiet_driver = {"log_to_driver": False, "logging_level": RAY_LOGGING}  # worker output goes to Ray's session logs
+    if address is None:
+        # Ray turns token authentication on for a new local instance and says so at WARNING each time:
+        # a good default, nothing for the user to do (the logger exists from Ray 2.5x; harmless before)
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+        dashboard = {"include_dashboard": True, "dashboard_host": dashboard_host} if dashboard_host else \
+            {"include_dashboard": False}
+        arguments = {"address": "local", "num_cpus": num_cpus, **dashboard, **quiet_driver}
+    else:
+        arguments = {"address": address, **quiet_driver}
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            return ray.init(**arguments)
+        except Exception as error:  # noqa: BLE001 -- Ray raises bare Exceptions here; the user gets one line
+            ray.shutdown()
+            if address is None and "timed out" in str(error) and attempt < LOCAL_START_ATTEMPTS:
+                continue
+            where = f"connect to the Ray cluster at {address!r}" if address else "start a local Ray instance"
+            hint = (" Is it running (`ray status` on its head node)? Start one with `ray start --head`, or leave "
+                    "out --address for a local instance." if address else "")
+            if dashboard_host and "dashboard" in str(error):
+                hint = ' The dashboard needs Ray\'s default extra: pip install "ray[default]", or leave out --dashboard-host.'
+            raise BatchError(f"cannot {where}: {type(error).__name__}: {str(error).strip()[:300]}.{hint}") from None
+
+
+def _run_on_ray(ray, jobs: list[Job], store: Path, report, retries: int, cpus_per_job: float,
+                dashboard: str | None) -> list[Outcome]:
+    """Submit every job, wait for them as they end, resubmit the ones that died while attempts remain."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    widest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")), default=0)
+    if cpus_per_job > widest:
+        raise BatchError(f"cpus_per_job={cpus_per_job} but the largest node of the Ray cluster has {widest:g} CPUs: "
+                         f"no job could ever start; ask for at most {widest:g}")
+    # the kit's switches set in this shell reach the jobs on every node (a remote worker does not inherit them)
+    switches = {name: os.environ[name] for name in (*SPEED_ENVS, TOGETHER_ENV) if name in os.environ}
+    options = {"num_cpus": cpus_per_job, "num_gpus": 1 if gpus else 0, "max_retries": 0}
+    if switches:
+        options["runtime_env"] = {"env_vars": switches}
+    task = ray.remote(execute).options(**options)
+    placed = [_absolute(job) for job in jobs]
+    if not quiet():
+        per_job = f"{cpus_per_job:g} CPU" + (" + 1 GPU" if gpus else "")
+        print(f"ray: {len(jobs)} job(s) on {resources.get('CPU', 0):g} CPUs and {gpus} GPUs, {per_job} per job, "
+              f"up to {retries} more attempt(s) each when a kernel or worker dies"
+              + (f"; dashboard: http://{dashboard}" if dashboard else ""), file=sys.stderr, flush=True)
+    bar = _JobsBar(len(jobs))
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    pending = {}  # ObjectRef -> (job index, attempt, when it was submitted)
+
+    def submit(index: int, attempt: int) -> None:
+        pending[task.remote(placed[index], store)] = (index, attempt, time.perf_counter())
+
+    try:
+        for index in range(len(jobs)):
+            submit(index, 1)
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            index, attempt, submitted = pending.pop(ref)
+            outcome = _collected(ray, ref, placed[index], submitted)
+            if outcome.died and attempt <= retries:
+                submit(index, attempt + 1)
+                bar.retried()
+                continue
+            if outcome.died and running_copy(placed[index].output).exists():  # a dead worker left its copy behind
+                outcome = dataclasses.replace(
+                    outcome, error=outcome.error + "\n  " + _keep_failed(running_copy(placed[index].output),
+                                                                          placed[index].output))
+            outcomes[index] = dataclasses.replace(outcome, job=jobs[index], attempts=attempt)
+            bar.ended(outcome)
+    except BaseException:  # Ctrl-C: stop the running notebooks (their kernels exit with their workers)
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        bar.close()
+    for outcome in outcomes:
+        report(outcome)
+    return outcomes
+
+
+def _absolute(job: Job) -> Job:
+    """The job with absolute paths: a Ray worker runs in a directory of Ray's, not ours."""
+    return dataclasses.replace(job, notebook=job.notebook.resolve(), output=job.output.resolve())
+
+
+def _collected(ray, ref, job: Job, submitted: float) -> Outcome:
+    """The task's Outcome; a worker that died (killed, its node lost, out of memory) gives a failed
+    Outcome marked `died`, so it is retried like a dead kernel."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as error:  # `execute` itself raised: a bug, or the worker was interrupted
+        cause = error.cause if getattr(error, "cause", None) is not None else error
+        return Outcome(job, time.perf_counter() - submitted,
+                       f"{job.output.stem} failed in its Ray worker: {type(cause).__name__}: {str(cause).strip()[:300]}")
+    except ray.exceptions.RayError as error:
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        return Outcome(job, time.perf_counter() - submitted,
+                       f"{job.output.stem} failed: the Ray worker running it died ({type(error).__name__}: {first}); "
+                       "a killed process, a lost node, or the machine out of memory", died=True)
+
+
+class _JobsBar:
+    """One tqdm bar over the batch's jobs: how many ended, how many of them failed, how many
+    attempts were retried (off when $RETHINKKIT_QUIET is set)."""
+
+    def __init__(self, total: int):
+        self.bar = None
+        self.done = self.failed = self.retries = 0
+        if not quiet():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="jobs", unit="job", leave=True)
+            self._show()
+
+    def ended(self, outcome: Outcome) -> None:
+        self.failed += outcome.error is not None
+        self.done += outcome.error is None
+        if self.bar is not None:
+            self._show(refresh=False)
+            self.bar.update(1)
+
+    def retried(self) -> None:
+        self.retries += 1
+        self._show()
+
+    def _show(self, refresh: bool = True) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"done {self.done}, failed {self.failed}, retried {self.retries}", refresh=refresh)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 # An engine takes (jobs, store, report) and returns one Outcome per job, failures included
 # (Outcome.error): it does not raise for a failed notebook; `run_jobs` does, once, at the end.
-ENGINES: dict[str, Callable[..., list[Outcome]]] = {"serial": serial}
+# Keyword options after those three are the engine's own (`on_ray`'s address, retries, ...).
+ENGINES: dict[str, Callable[..., list[Outcome]]] = {"serial": serial, "ray": on_ray}
 
 
 def run_jobs(
@@ -480,16 +721,31 @@ def run_jobs(
     store: str | os.PathLike | None = None,
     engine: str = "serial",
     report: Callable[[Outcome], None] = lambda outcome: None,
+    **options,
 ) -> list[Outcome]:
-    """Execute planned jobs on an engine; raises NotebookFailed listing every failed job
-    after all of them have run, so one bad grid point does not cost the rest of a sweep."""
+    """Execute planned jobs on an engine, with that engine's `options`; raises NotebookFailed listing
+    every failed job after all of them have run, so one bad grid point does not cost the rest of a sweep."""
     if engine not in ENGINES:
         raise BatchError(f"unknown engine {engine!r}; available: {', '.join(ENGINES)}")
-    outcomes = ENGINES[engine](jobs, Path(store) if store else None, report)
+    _check_options(engine, options)
+    outcomes = ENGINES[engine](jobs, Path(store) if store else None, report, **options)
     failed = [outcome.error for outcome in outcomes if outcome.error]
     if failed:
         raise NotebookFailed(f"{len(failed)} of {len(outcomes)} job(s) failed:\n" + "\n".join(failed))
     return outcomes
+
+
+def _check_options(engine: str, options: Mapping[str, object]) -> None:
+    """An option the engine does not take is an error naming the engines that do take it."""
+    taken = [name for name, p in inspect.signature(ENGINES[engine]).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    wrong = [name for name in options if name not in taken]
+    if wrong:
+        flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in wrong)
+        others = [other for other in ENGINES if other != engine
+                  and set(wrong) <= set(inspect.signature(ENGINES[other]).parameters)]
+        fix = f"use engine {' or '.join(others)} (--engine {others[0]})" if others else "leave them out"
+        raise BatchError(f"the {engine} engine takes no {flags}: {fix}"
+                         + (f"; its options are {', '.join(taken)}" if taken else ""))
 
 
 def run(
@@ -501,6 +757,8 @@ def run(
     engine: str = "serial",
     report: Callable[[Outcome], None] = lambda outcome: None,
     grid: Mapping[str, list] | None = None,
+    **options,
 ) -> list[Outcome]:
-    """Plan and execute notebooks under a profile; returns what ran, where it went, how long."""
-    return run_jobs(plan(notebooks, profile, overrides, output_dir, grid=grid), store, engine, report)
+    """Plan and execute notebooks under a profile (`options`: the engine's, e.g. address= for ray);
+    returns what ran, where it went, how long."""
+    return run_jobs(plan(notebooks, profile, overrides, output_dir, grid=grid), store, engine, report, **options)

@@ -4,7 +4,9 @@
     rethinkkit run 00_quickstart 03_methodology --profile quick -p dataset cifar10
     rethinkkit run 00_quickstart --profile quick -g dataset "[cifar10, cifar100]" -g seeds "[[0], [1]]" --dry-run
     rethinkkit run --batch sweep.yaml --profile quick
-    rethinkkit bench --models resnet20 resnet56 vgg16
+    rethinkkit bench --models resnet20 resnet56 vgg16 --channels-last --compile
+    rethinkkit bench --models resnet20 --seeds-together 1 2 4 8
+    rethinkkit lab
     rethinkkit train --dataset cifar10 --configs resnet56-a --strategies scratch-e scratch-b
     torchrun --standalone --nproc_per_node=8 -m rethinkkit train --dataset imagenet --data-root /data/imagenet \
         --configs resnet34-a --strategies scratch-b                # each run on 8 GPUs (DDP)
@@ -39,18 +41,30 @@ def _plan_line(job: batch.Job) -> str:
 
 
 def _report(outcome: batch.Outcome) -> None:
+    """One line per ended job: done or FAILED, the seconds of its last attempt, the attempts when a dead
+    kernel or worker made it retry, and where its executed copy is (a failed one's own copy)."""
     status = "FAILED" if outcome.error else "done"
-    print(f"{outcome.job.output.stem}: {status} in {outcome.seconds:.0f} s -> {outcome.job.output}", flush=True)
+    attempts = f" ({outcome.attempts} attempts)" if outcome.attempts > 1 else ""
+    copy = outcome.job.output
+    if outcome.error:
+        copy = batch.failed_copy(copy) if batch.failed_copy(copy).exists() else "no executed copy"
+    print(f"{outcome.job.output.stem}: {status} in {outcome.seconds:.0f} s{attempts} -> {copy}", flush=True)
 
 
 def _run(args) -> int:
     jobs = _jobs(args)
     print(f"plan: {len(jobs)} job(s) (notebook [profile] parameters that differ from the profile -> output)")
     print("\n".join(_plan_line(job) for job in jobs), flush=True)
+    from . import costs
+
+    print(costs.describe(jobs, args.store), flush=True)  # what the jobs will train, and how long it takes here
     if args.dry_run:
         print("dry run: nothing executed")
         return 0
-    outcomes = batch.run_jobs(jobs, args.store, report=_report)
+    options = {"address": args.address, "retries": args.retries, "cpus_per_job": args.cpus_per_job,
+               "dashboard_host": args.dashboard_host}  # the engine's own; only those given, so its defaults hold
+    outcomes = batch.run_jobs(jobs, args.store, args.engine, _report,
+                              **{name: value for name, value in options.items() if value is not None})
     folders = sorted({str(outcome.job.output.parent) for outcome in outcomes})
     print(f"executed notebooks: {', '.join(folders)}")
     print(f"run store (checkpoints, weights, result.parquet per run): {args.store or batch.default_root()}")
@@ -62,10 +76,34 @@ def _bench(args) -> int:
     from .data import resolve_device
 
     device = resolve_device(args.device)
+    if args.calibrate:
+        from . import costs
+
+        print(f"calibrating {', '.join(args.models)} on {bench.hardware(device)} ...", flush=True)
+        entry = costs.calibrate(args.models, steps=args.steps, device=device)
+        path = costs.write_calibration(entry, args.store)
+        print(f"training rate: {costs.rate_text(entry['macs_per_second'])} (training MACs: forward x {costs.PASSES}) "
+              f"on {entry['hardware']}; written to {path}")
+        return 0
+    if args.seeds_together:
+        print(f"benchmarking seeds trained together (K = {', '.join(map(str, args.seeds_together))}) for "
+              f"{', '.join(args.models)} on {bench.hardware(device)} ...", flush=True)
+        table = bench.together_rates(args.models, args.seeds_together, steps=args.steps, device=device)
+        print(bench.together_markdown(table, device, args.steps))
+        return 0
     print(f"benchmarking {', '.join(args.models)} on {bench.hardware(device)} ...", flush=True)
-    table = bench.run(args.models, steps=args.steps, device=device)
+    variants = bench.variants_asked(channels_last=args.channels_last, compile=args.compile)
+    table = bench.run(args.models, steps=args.steps, device=device, variants=variants)
     print(bench.markdown(table, device, args.steps))
     return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a positive integer."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -129,13 +167,36 @@ def parser() -> argparse.ArgumentParser:
                         "(profile defaults to --profile)")
     r.add_argument("--dry-run", action="store_true", help="print the planned jobs and exit without running them")
     r.add_argument("--output", help="folder for executed notebooks (default runs/<profile>/)")
-    r.add_argument("--store", help="run store folder (default runs/store, or $RETHINKKIT_STORE)")
+    r.add_argument("--store", help="run store folder (default runs/store, or $RETHINKKIT_STORE); "
+                                   "with --engine ray a path every node sees")
+    r.add_argument("--engine", default="serial", choices=list(batch.ENGINES),
+                   help="serial: one job after another here (default); ray: one Ray task per job, on a local "
+                        "Ray instance or the cluster at --address (needs pip install -e \".[cluster]\")")
+    r.add_argument("--address", help="ray: a running cluster's address (auto, HOST:6379, ray://HOST:10001); "
+                                     "default: start a local Ray instance for this batch")
+    r.add_argument("--retries", type=_count, help="ray: more attempts for a job whose kernel or worker died "
+                                                  "(default 2); the store resumes its runs from the last checkpoint")
+    r.add_argument("--cpus-per-job", type=float, help="ray: CPUs reserved per job, also its torch threads "
+                                                      "(default 1); where the cluster has GPUs each job takes one")
+    r.add_argument("--dashboard-host", help="ray: start the local instance's dashboard on this address, e.g. "
+                                            "127.0.0.1 (needs ray[default]); default: no dashboard")
     r.set_defaults(func=_run)
 
-    b = sub.add_parser("bench", help="training images/s: the kit's loop vs an original-style baseline")
+    b = sub.add_parser("bench", help="training images/s: the kit's loop vs the bare step (ceiling) and an "
+                                     "original-style baseline")
     b.add_argument("--models", nargs="+", default=["resnet20", "resnet56", "vgg16"])
     b.add_argument("--steps", type=int, default=20, help="timed steps of batch 64 per side and model")
+    b.add_argument("--channels-last", action="store_true",
+                   help="add rows for the kit (and its ceiling) in channels_last memory format")
+    b.add_argument("--compile", action="store_true",
+                   help="add rows for the kit (and its ceiling) with torch.compile (with --channels-last: also both)")
+    b.add_argument("--seeds-together", nargs="+", type=_positive, metavar="K",
+                   help="instead: per-seed img/s of K seeds trained together (rk.together) vs one alone, e.g. 1 2 4 8")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    b.add_argument("--calibrate", action="store_true",
+                   help="measure this device's training rate (a short timed training of --models) for the cost "
+                        "plan `rethinkkit run` prints, and write it to <store>/calibration.json")
+    b.add_argument("--store", help="with --calibrate: the run store to write to (default runs/store, or $RETHINKKIT_STORE)")
     b.set_defaults(func=_bench)
 
     t = sub.add_parser("train", help="train the protocol's runs for paper configs and strategies; under torchrun "
@@ -163,6 +224,20 @@ def parser() -> argparse.ArgumentParser:
                         "alone also cuda, cuda:1, ...")
     t.add_argument("--store", help="run store folder (default runs/store, or $RETHINKKIT_STORE)")
     t.set_defaults(func=_train)
+
+    from . import lab
+
+    j = sub.add_parser("lab", help="JupyterLab on the checkout's notebooks/, with this environment's kernel",
+                       description="JupyterLab on the checkout's notebooks/ with this environment's Python as "
+                                   "the 'python3' kernel; options after -- go to Jupyter as they are, e.g. "
+                                   "rethinkkit lab -- --ServerApp.token=abc")
+    j.add_argument("--port", type=lab.port, help="the port to listen on (default: Jupyter's, 8888 or the next free one)")
+    j.add_argument("--ip", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
+    j.add_argument("--no-browser", action="store_true", help="do not open a browser; open the printed URL yourself")
+    j.add_argument("--allow-root", action="store_true",
+                   help="let Jupyter run as root (it refuses otherwise), e.g. in a container")
+    j.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARGS", help="more options for JupyterLab, after --")
+    j.set_defaults(func=lab.main)
     return p
 
 

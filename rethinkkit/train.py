@@ -6,7 +6,15 @@ masks, soft pruning) — those come in as hooks, never as a forked loop.
 
 Speed without changing the math: the data lives on the training device and is shuffled
 and augmented there (`rethinkkit.data`); loss and accuracy accumulate on the device and
-are read once per epoch, so a step never waits for the host.
+are read once per epoch, so a step never waits for the host. Two more are opt-in, as they
+pay off on some devices only (`rethinkkit bench --channels-last --compile` measures them):
+`channels_last` memory format and `torch.compile`. They change the order of floating-point
+sums, nothing else, so they are not part of a run's key: a run trained with them is the same
+run, and resumes from (or into) a checkpoint written without them. `train(channels_last=...,
+compile=...)` sets them for one call; $RETHINKKIT_CHANNELS_LAST=1 and $RETHINKKIT_COMPILE=1 set
+them for every training of a process and of the notebooks it runs (`rethinkkit run`, whose
+kernels inherit its environment). On the CPU, channels_last without compile rounds BatchNorm
+less precisely (`ChannelsLastOnCPU` warns).
 """
 from __future__ import annotations
 
@@ -30,6 +38,22 @@ from .config import Recipe
 from .files import CorruptFile, atomic_write, move_aside
 
 QUIET_ENV = "RETHINKKIT_QUIET"  # set (to anything but "" / "0") by batch runs: no progress bars
+# Recipe-neutral speed options (module doc), read only by `speed_options`: 1 = on, unset or 0 = off.
+CHANNELS_LAST_ENV = "RETHINKKIT_CHANNELS_LAST"
+COMPILE_ENV = "RETHINKKIT_COMPILE"
+SPEED_ENVS = (CHANNELS_LAST_ENV, COMPILE_ENV)  # what a launcher forwards to its workers to keep them
+
+
+class CompileFailed(UserWarning):
+    """torch.compile could not compile the model; training went on without it (the same math)."""
+
+
+class ChannelsLastOnCPU(UserWarning):
+    """channels_last without compile on the CPU: PyTorch's CPU BatchNorm computes channels_last
+    batch statistics in a less precise order (pytorch/pytorch#121651): in float32 one step's
+    gradients came out about 1% off the ordinary layout's (ResNet-20 and VGG-11 on
+    fashion-mnist-mini; 1e-16 in float64, tests/test_speed.py), where another thread count moves
+    them by 1e-5. torch.compile generates its own BatchNorm code and does not have it."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -181,6 +205,8 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     progress: bool | None = None,
     desc: str | None = None,
+    channels_last: bool | None = None,
+    compile: bool | None = None,
 ) -> TrainResult:
     """Train `model` on `data` with `recipe`; evaluate after every epoch.
 
@@ -191,6 +217,9 @@ def train(
                 from the one before it: `load_checkpoint`); after every epoch the model,
                 optimizer and history are written to it atomically.
     progress:   a tqdm bar over epochs; None = on unless $RETHINKKIT_QUIET is set.
+    channels_last, compile: the recipe-neutral speed options (module doc; `speed_options`);
+                None = from $RETHINKKIT_CHANNELS_LAST / $RETHINKKIT_COMPILE. The model is returned
+                in the ordinary memory format, and checkpoints hold its plain state_dict.
     Under torchrun (torch.distributed initialised: `rethinkkit.distributed`), every rank calls
     this with the same arguments: the model trains in DistributedDataParallel, each rank on its
     chunk of every global batch of `recipe.batch_size`, evaluation is sharded and summed, and
@@ -201,8 +230,16 @@ def train(
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a rethinkkit Recipe, got {type(recipe).__name__}")
     hooks = tuple(hooks)
+    channels_last, compile = speed_options(channels_last, compile)
     ranks = distributed.group()  # None unless torchrun started this process
     model.to(data.device)
+    if channels_last:  # before DDP, which fixes the gradients' layout when it wraps the model
+        model.to(memory_format=torch.channels_last)
+        if torch.device(data.device).type == "cpu" and not compile:
+            warnings.warn(ChannelsLastOnCPU(
+                "channels_last on the CPU without compile: PyTorch's CPU BatchNorm computes its batch statistics "
+                "less precisely in this layout (float32 gradients about 1% off the ordinary layout's after one "
+                "step). Use it on CUDA, or together with compile=True, or leave it off here."), stacklevel=2)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=recipe.lr,
@@ -226,6 +263,7 @@ def train(
         hook.on_start(model)
     distributed.check_same(start_epoch, "the epoch training resumes from")
     net = distributed.wrap(model)  # DistributedDataParallel(model) under torchrun, else model itself
+    net = faster_forward(net, channels_last=channels_last, compile=compile)
     shard = {} if ranks is None else {"shard": ranks.shard}
     if ranks is not None and not ranks.main:
         progress = False
@@ -297,7 +335,84 @@ def train(
     finally:
         if hasattr(bar, "close"):
             bar.close()
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
     return TrainResult(history=history, seconds=time.perf_counter() - began)
+
+
+# --- recipe-neutral speed options (module doc) ----------------------------------------------
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"${name} is {value!r}; set it to 1 (on) or 0 (off), or unset it")
+
+
+def speed_options(channels_last: bool | None = None, compile: bool | None = None) -> tuple[bool, bool]:
+    """(channels_last, compile) for a training: each as given, or when None from its
+    environment variable ($RETHINKKIT_CHANNELS_LAST, $RETHINKKIT_COMPILE). The one place they
+    are read, so a notebook, a batch and `rethinkkit train` all turn them on the same way."""
+    chosen = []
+    for value, name, env in ((channels_last, "channels_last", CHANNELS_LAST_ENV), (compile, "compile", COMPILE_ENV)):
+        if value is None:
+            value = _env_flag(env)
+        elif not isinstance(value, bool):
+            raise TypeError(f"{name} must be True, False or None (None: from ${env}), got {value!r}")
+        chosen.append(value)
+    return chosen[0], chosen[1]
+
+
+class _Forward:
+    """`net(x)` as training calls it with the speed options on: the batch converted to
+    channels_last, and `net` compiled by torch.compile (default backend). Compiling happens on the
+    first call; where it fails (on the CPU it needs a C++ compiler) the forward falls back to `net`
+    itself with a CompileFailed warning, before any weight or BN statistic has changed."""
+
+    def __init__(self, net: nn.Module, channels_last: bool, compile: bool):
+        self.net, self.channels_last, self.compiled = net, channels_last, None
+        if compile:
+            # Compiled code is cached per model class, at most torch._dynamo.config.recompile_limit (8)
+            # shapes of it per process, then silently run eagerly: a pipeline's many architectures (and
+            # each one's last partial batch) would pass that. One training, one fresh cache; the compiled
+            # kernels stay cached on disk, so compiling an architecture again is quick.
+            torch.compiler.reset()
+            try:
+                self.compiled = torch.compile(net)
+            except RuntimeError as error:  # e.g. a Python version torch.compile does not support yet
+                self._fall_back(error)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.compiled is not None:
+            from torch._dynamo.exc import TorchDynamoException
+
+            try:
+                return self.compiled(x)
+            except TorchDynamoException as error:  # compiling failed; nothing of this step has run
+                self._fall_back(error)
+        return self.net(x)
+
+    def _fall_back(self, error: Exception) -> None:
+        self.compiled = None
+        reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        warnings.warn(CompileFailed(
+            f"torch.compile could not compile the model ({type(error).__name__}: {reason[:300]}); training "
+            f"continues without it (the same math, at eager speed). On the CPU torch.compile needs a working "
+            f"C++ compiler (g++ or $CXX). To skip the attempt, pass compile=False or unset ${COMPILE_ENV}."
+        ), stacklevel=3)
+
+
+def faster_forward(net: nn.Module, *, channels_last: bool = False, compile: bool = False):
+    """What training calls for `net(x)`: `net` itself with both options off, else a `_Forward`.
+    The caller converts the model's own weights to channels_last (before wrapping it in DDP)."""
+    if not (channels_last or compile):
+        return net
+    return _Forward(net, channels_last, compile)
 
 
 def _check_loss(train_loss: float, test_loss: float | None, classes: int, epoch: int, recipe: Recipe,
