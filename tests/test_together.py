@@ -1,7 +1,8 @@
 """Seeds trained together (`rethinkkit.together`) against each seed trained alone by `train()`.
 
 The stated tolerance: from the same state, one step of the stacked model and one step of the
-model alone agree within 1e-4 (float32 rounding of a step at the paper's lr 0.1; seen: ~1e-5).
+model alone agree within 1e-4 in the weights (float32 rounding of a step at the paper's lr 0.1;
+seen: ~1e-5) and 1e-3 in SGD's momentum (gradients, not scaled by the lr).
 Whole runs are not compared at a tolerance, because BN networks amplify any reassociation
 (changing the thread count alone moves a 12-step run by ~5e-2): each epoch below is one step,
 started from the solo run's own checkpoint, so every epoch is a one-step comparison. The bound
@@ -19,6 +20,9 @@ from rethinkkit.together import TOGETHER_ENV, train_together, unsupported, wante
 from rethinkkit.train import BNL1Penalty, load_checkpoint, previous, train
 
 ATOL = 1e-4
+# SGD's momentum holds gradients, which the lr does not scale down: a weight 1e-5 off after a step at
+# lr 0.1 is a gradient 1e-4 off (seen: up to 1.0e-4 on a momentum of magnitude ~0.06)
+MOMENTUM_ATOL = 1e-3
 SEEDS = (0, 3)
 RECIPE = Recipe(epochs=2, milestones=(0.5,))  # epoch 1 at lr 0.1, epoch 2 at 0.01, momentum carried over
 
@@ -66,7 +70,7 @@ def test_each_epoch_matches_the_seed_trained_alone(one_step, tmp_path, model="re
         saved = torch.load(tmp_path / f"together{s}.pt", weights_only=True)
         assert saved["seed"] == s and saved["epoch"] == 2 and saved["hooks"] == []
         momentum = saved["optimizer"]["state"][0]["momentum_buffer"]
-        assert (momentum.double() - alone[s][1]["optimizer"]["state"][0]["momentum_buffer"].double()).abs().max() < ATOL
+        assert (momentum.double() - alone[s][1]["optimizer"]["state"][0]["momentum_buffer"].double()).abs().max() < MOMENTUM_ATOL
 
 
 def test_the_seeds_differ_as_alone(one_step):
