@@ -582,7 +582,9 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, dashbo
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         dashboard = {"include_dashboard": True, "dashboard_host": dashboard_host} if dashboard_host else \
             {"include_dashboard": False}
-        arguments = {"address": "local", "num_cpus": num_cpus, **dashboard, **quiet_driver}
+        # one machine: every Ray process talks over loopback, whatever interfaces and names it has
+        arguments = {"address": "local", "num_cpus": num_cpus, "_node_ip_address": "127.0.0.1", **dashboard,
+                     **quiet_driver}
     else:
         arguments = {"address": address, **quiet_driver}
     for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
