@@ -58,9 +58,11 @@ SCRATCH_VS_FINETUNE = ("scratch-b", "fine-tune")
 TICKET = ("winning-ticket", "random-init")
 ITEMS = (
     Item("Figure 1", "1", "the three-stage pipeline: train a large model, prune, fine-tune (a diagram)",
-         ("03_methodology",), missing="a diagram: nothing to regenerate; 03_methodology sets out the protocol"),
+         ("01_introduction", "03_methodology"),
+         missing="a diagram: 01_introduction runs each stage live; 03_methodology sets out the protocol"),
     Item("Figure 2", "1", "predefined vs automatically discovered target architectures (a diagram)",
-         ("03_methodology",), missing="a diagram: nothing to regenerate; 03_methodology shows both kinds of target"),
+         ("01_introduction", "03_methodology"),
+         missing="a diagram: 01_introduction prunes one large model both ways live; 03_methodology shows both kinds"),
     Item("Table 1", "4.1", "L1-norm filter pruning (Li et al. 2017): fine-tuned vs Scratch-E / Scratch-B",
          ("04_1_l1_norm",), tables=("1",), claim=SCRATCH_VS_FINETUNE, methods=("l1-norm",)),
     Item("Slides: fine-tune-restart", "talk", "L1-norm targets fine-tuned with the large model's whole schedule",
@@ -98,8 +100,7 @@ ITEMS = (
     Item("Table 11", "Appendix A", "Soft Filter Pruning from a pretrained model", ("A_soft_filter_pruning",),
          tables=("11",), claim=("scratch-b", "pruned")),
     Item("Table 12", "Appendix B", "transfer to object detection (PASCAL VOC 07, ResNet-34-A/B backbones), mAP",
-         missing="not built yet: the kit has no detection task, detector (the paper used Yang et al. 2017's) "
-                 "or PASCAL VOC data, and rk.paper has no Table 12 numbers"),
+         ("B_detection_transfer",), tables=("12",)),
     Item("Table 13", "Appendix C", "Network Slimming at aggressive ratios", ("C_aggressive_pruning",),
          tables=("13",), claim=SCRATCH_VS_FINETUNE),
     Item("Table 14", "Appendix C", "L1-norm pruning of ResNet-56 at 90%", ("C_aggressive_pruning",),

@@ -600,6 +600,19 @@ _TABLE_5 = [
 ]
 
 
+# Appendix B, Table 12: mAP on PASCAL VOC 2007 test of Faster R-CNN (Yang et al. 2017's code) with
+# ResNet-34 backbones, single runs. "unpruned" is the ResNet-34 detector; Prune-C prunes on classification,
+# Prune-D after the transfer to detection; Scratch-E/B train the pruned backbone from scratch on ImageNet.
+_TABLE_12 = [
+    ("resnet34", "unpruned", 71.69, NAN),
+    ("resnet34-a", "prune-c", 71.47, NAN), ("resnet34-a", "prune-d", 70.99, NAN),
+    ("resnet34-a", "scratch-e", 71.64, NAN), ("resnet34-a", "scratch-b", 71.90, NAN),
+    ("resnet34-b", "prune-c", 70.84, NAN), ("resnet34-b", "prune-d", 69.62, NAN),
+    ("resnet34-b", "scratch-e", 71.68, NAN), ("resnet34-b", "scratch-b", 71.26, NAN),
+]
+SINGLE_RUNS = ("imagenet", "voc2007")  # the paper reports one run per cell on these (CIFAR: 5 seeds)
+
+
 class _Row(NamedTuple):
     dataset: str
     config: str  # the pruned config, or the base model on "unpruned" rows
@@ -682,6 +695,8 @@ _TABLES = {
            _by_ratio(_TABLE_10, APPENDIX_A, _sfp_name), True),
     "11": (LIU_2019 + ", Table 11 (Appendix A, SFP with pretrained models)",
            _by_ratio(_TABLE_11, APPENDIX_A, lambda model, percent: _sfp_name(model, percent, pretrained=True)), True),
+    "12": (LIU_2019 + ", Table 12 (Appendix B, mAP on PASCAL VOC 2007 test)",
+           [_Row("voc2007", name, strategy, mean, std, NAN) for name, strategy, mean, std in _TABLE_12], False),
     "16": (LIU_2019 + ", Table 16 (Appendix D)", _by_config(_TABLE_16), False),
     "17": (LIU_2019 + ", Table 17 (Appendix E)", _by_config(_TABLE_17), False),
     "restart": (LIU_2019_SLIDES, _by_config(_RESTART), False),
@@ -721,8 +736,8 @@ def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
     source, rows, has_ratio = _TABLES[_table_id(table)]
     if dataset is not None:
         on = list(dict.fromkeys(r.dataset for r in rows))
-        if dataset not in ("cifar10", "cifar100", "imagenet"):
-            raise ValueError(f"the paper reports on cifar10, cifar100 and imagenet, not {dataset!r} "
+        if dataset not in ("cifar10", "cifar100", *SINGLE_RUNS):
+            raise ValueError(f"the paper reports on cifar10, cifar100, imagenet (and voc2007), not {dataset!r} "
                              f"(table {table}: {', '.join(on)}); compare with rk.paper.compared_dataset({dataset!r})")
         rows = [r for r in rows if r.dataset == dataset]  # none: the paper has no such row, the table is empty
     out = []
@@ -730,7 +745,7 @@ def table(table: int | str, dataset: str | None = None) -> pd.DataFrame:
         c = CONFIGS.get(r.config)
         out.append({
             "dataset": r.dataset, "model": c.model if c else _ARCHITECTURES.get(r.config, (r.config,))[0], "config": r.config, "strategy": r.strategy,
-            "mean": r.mean, "std": r.std, "n": 1 if r.dataset == "imagenet" else 5, "source": source,
+            "mean": r.mean, "std": r.std, "n": 1 if r.dataset in SINGLE_RUNS else 5, "source": source,
             **({"ratio": r.ratio} if has_ratio else {}),
         })
     columns = ["dataset", "model", "config", "strategy", "mean", "std", "n", "source", *(["ratio"] if has_ratio else [])]

@@ -609,7 +609,7 @@ def child_spec(parent: RunSpec, pruned: Pruned, t: Target, s: Strategy, protocol
     with the plain recipe, as the original code does."""
     defaults = models.option_defaults(pruned.arch["name"])
     options = {**dict(parent.options),
-               **{k: v for k, v in pruned.options.items() if v != defaults.get(k)}}
+               **{k: v for k, v in pruned.options.items() if _plain(v) != _plain(defaults.get(k))}}
     # an option the pruned architecture no longer has goes back to its default (SSS folds its block factors away)
     options = {k: v for k, v in options.items() if _plain(pruned.options.get(k, defaults.get(k))) == _plain(v)}
     hooks = (WeightMasks(pruned.masks),) if pruned.masks else ()

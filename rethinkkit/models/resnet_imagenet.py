@@ -46,18 +46,24 @@ class ImageNetResNet(Net):
 
     image_size = 224
 
-    def __init__(self, cfg: list, num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(self, cfg: list, num_classes: int = 1000, in_channels: int = 3,
+                 widths: Sequence[int] = STAGE_WIDTHS) -> None:
         if len(cfg) != len(_blocks()):
             raise ValueError(
                 f"ImageNetResNet cfg needs {len(_blocks())} inner widths (one per block), got {len(cfg)}"
             )
-        super().__init__(cfg, num_classes, in_channels, {})
-        self.conv1 = nn.Conv2d(in_channels, STAGE_WIDTHS[0], kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(STAGE_WIDTHS[0])
+        widths = tuple(widths)
+        if len(widths) != len(STAGE_WIDTHS) or not all(is_width(w) for w in widths):
+            raise ValueError(f"widths are the {len(STAGE_WIDTHS)} stage widths (the stem is the first), "
+                             f"positive integers; got {widths!r}")
+        # the arch names the stage widths only where they are not ResNet-34's (its runs keep their keys)
+        super().__init__(cfg, num_classes, in_channels, {} if widths == STAGE_WIDTHS else {"widths": list(widths)})
+        self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        channels = STAGE_WIDTHS[0]
+        channels = widths[0]
         inner = iter(cfg)
-        for stage, (width, n) in enumerate(zip(STAGE_WIDTHS, STAGE_BLOCKS)):
+        for stage, (width, n) in enumerate(zip(widths, STAGE_BLOCKS)):
             blocks = []
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
@@ -104,7 +110,9 @@ class ImageNetResNetSpec:
         return check_widths(name, cfg, len(_blocks()), "inner widths (one per block)")
 
     def option_defaults(self) -> dict:
-        return {}
+        # the stage widths: (64, 128, 256, 512) is ResNet-34; a narrower model (e.g. a quarter, with
+        # Protocol(width=0.25) scaling the inner widths alike) is a named deviation for small CPU studies
+        return {"widths": list(STAGE_WIDTHS)}
 
     def build(self, cfg: list, num_classes: int, in_channels: int, **options: Any) -> ImageNetResNet:
         return ImageNetResNet(cfg, num_classes, in_channels, **options)
