@@ -44,7 +44,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from . import flops, models, paper, pipeline, pruning
+from . import detection, flops, models, paper, pipeline, pruning
 from .config import Recipe, RunSpec, _plain
 from .config import seeds as config_seeds
 from .files import atomic_write
@@ -150,6 +150,14 @@ def _l1_norm(p: dict) -> list[Request]:
     targets = pipeline.targets(p["configs"], uniform_ratio=p["uniform_ratio"])
     strategies = ("fine-tune", "scratch-e", "scratch-b", "fine-tune-restart")
     return [Request(_protocol(p), tuple(targets), tuple(p["seeds"]), strategies)]
+
+
+def _detection_transfer(p: dict) -> list[Request]:
+    """B_detection_transfer: its classification side (`rk.detection.targets` at the notebook's width).
+    The detectors trained on those backbones are not in this plan: their cost is not a classifier's."""
+    protocol = _protocol(p, width=p["width"])
+    return [Request(protocol, tuple(detection.targets(p["configs"], protocol)), tuple(p["seeds"]),
+                    ("fine-tune", "scratch-e", "scratch-b"))]
 
 
 def _reconstruction(method: str, table: int) -> Callable[[dict], list[Request]]:
@@ -289,7 +297,9 @@ NOTEBOOKS: dict[str, Callable[[dict], list[Request]]] = {
     "04_3_unstructured": _unstructured,
     "05_architecture_search": _architecture_search,
     "06_lottery_ticket": _lottery,
+    "07_discussion": _l1_norm,  # the cost side of Table 1's runs: the same calls as 04_1_l1_norm
     "A_soft_filter_pruning": _soft_filter,
+    "B_detection_transfer": _detection_transfer,
     "C_aggressive_pruning": _aggressive,
     "D_extended_finetuning": _configs("fine-tune-40", "fine-tune-80", "fine-tune-160", "scratch-e"),
     "E_extended_schedule": _configs(*TABLE_1),
