@@ -21,10 +21,17 @@ without them, in every row.
 Images are random uint8 (content does not change speed). Each side runs one warm-up pass (for
 torch.compile, the pass that compiles) and then one timed pass over the same number of images;
 seconds per epoch are for the 50,000 training images of CIFAR at the measured rate.
+
+`pruned_speed` answers another question: how much faster is a pruned model, measured, where the
+paper gives MACs only? It times inference and the training step of every predefined paper config
+with a fixed architecture beside its unpruned model (`plot_pruned_speed`: speed-up against MAC
+reduction; `rethinkkit bench --pruned`).
 """
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as data_mod
-from . import models
+from . import flops, models, paper, pruning
 from .config import Recipe
 from .provenance import hardware  # noqa: F401 -- bench tables name the hardware
 from .train import faster_forward, train
@@ -270,3 +277,314 @@ def together_markdown(table: pd.DataFrame, device: torch.device, steps: int,
         lines.append(f"| {r['model']} | {r['seeds together']} | {r['alone img/s']:.0f} | {r['per-seed img/s']:.0f} "
                      f"| {r['total img/s']:.0f} | {r['per-seed vs alone']:.2f}x |")
     return "\n".join(lines)
+
+
+# --- measured speed of pruned models ------------------------------------------------------------
+#
+# The paper compares pruned models by their MACs. MACs count only conv and linear multiply-adds for
+# one image; time also pays for BatchNorm, ReLU, pooling, shortcuts and channel selection's gather,
+# for moving activations through memory, and for kernels that use the hardware badly at thin widths
+# or small batches. `pruned_speed` times each paper config with a fixed architecture beside its
+# unpruned model, so the MAC reduction can be read against the measured speed-up.
+
+INFERENCE, TRAIN_STEP, SKIPPED = "inference", "train step", "skipped"
+
+# Methods whose widths are an output of pruning a *trained* model: there is no architecture to time
+# before that training has run (their notebooks measure what they find). Every other registered
+# method's architecture follows from its spec alone (`speed_architecture`).
+LEARNED_ARCHITECTURE = {
+    "network-slimming": "automatic: one global threshold over a trained model's BN scales sets every width",
+    "sss": "automatic: the blocks removed are those whose factors training drives to zero",
+    "magnitude": "weight-level: the unpruned layers with zeroed weights (masks from a trained model); dense "
+                 "kernels compute the zeros, so there is no smaller architecture to time",
+}
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """What `pruned_speed` times, checked once."""
+
+    batches: tuple = (1, 64)  # inference batch sizes
+    train_batch: int = 64  # batch of the timed training step (the paper's CIFAR batch)
+    repeats: int = 5  # timed repeats per measurement; the table gives their median
+    warmup: int = 2  # untimed repeats before them (allocator, caches, cuDNN's algorithm choice)
+    imagenet_max_batch: int | None = None  # caps every batch of 224x224 configs (a CPU: e.g. 8); None: no cap
+    threads: int | None = None  # torch's CPU threads while timing (None: as set); on a busy CPU 1 is steadier
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batches", tuple(self.batches))
+        counts = {"repeats": (self.repeats, 1), "warmup": (self.warmup, 0), "train_batch": (self.train_batch, 1),
+                  **{f"batches[{i}]": (b, 1) for i, b in enumerate(self.batches)}}
+        for name in ("imagenet_max_batch", "threads"):
+            if getattr(self, name) is not None:
+                counts[name] = (getattr(self, name), 1)
+        for name, (value, least) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if not self.batches:
+            raise ValueError("batches: give at least one inference batch size, e.g. (1, 64)")
+
+    def batch(self, asked: int, image_size: int) -> int:
+        """The batch measured for `asked` at inputs of side `image_size`: capped for ImageNet sizes."""
+        if self.imagenet_max_batch is not None and image_size >= paper.IMAGE_SIZE["imagenet"]:
+            return min(asked, self.imagenet_max_batch)
+        return asked
+
+
+def time_calls(step, device: torch.device, repeats: int, warmup: int, clock=time.perf_counter) -> list[float]:
+    """Seconds of each of `repeats` calls of `step()`, after `warmup` calls that are not timed (the
+    first calls pay for allocation and kernel choice). Each timed call waits for the device before
+    and after, so a call's time is its own work."""
+    seconds = []
+    for i in range(warmup + repeats):
+        _sync(device)
+        began = clock()
+        step()
+        _sync(device)
+        if i >= warmup:
+            seconds.append(clock() - began)
+    return seconds
+
+
+def _inference_step(model, x):
+    """One forward in eval mode without autograd (`torch.inference_mode`), as a deployed model runs."""
+    model.eval()
+
+    def step():
+        with torch.inference_mode():
+            model(x)
+    return step
+
+
+def _train_step(model, x, y, recipe: Recipe = Recipe()):
+    """One training step as `ceiling_rate`: forward, cross-entropy, backward, SGD step (train mode)."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def measure(model, measurement: str, batch: int, input_shape: tuple, num_classes: int, device: torch.device,
+            repeats: int, warmup: int) -> float:
+    """Median seconds of one `measurement` (INFERENCE or TRAIN_STEP) of `model` on a batch of random
+    normalised inputs already on `device` (content does not change the time)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((batch, *input_shape), generator=generator).to(device)
+    if measurement == INFERENCE:
+        step = _inference_step(model, x)
+    elif measurement == TRAIN_STEP:
+        y = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
+        step = _train_step(model, x, y)
+    else:
+        raise ValueError(f"unknown measurement {measurement!r}: {INFERENCE!r} or {TRAIN_STEP!r}")
+    return float(np.median(time_calls(step, device, repeats, warmup)))
+
+
+def speed_architecture(config: paper.PrunedConfig) -> tuple[dict | None, str]:
+    """The architecture (`model.arch` form) to time for `config`, and how it was obtained; None and the
+    reason when its method learns the architecture from a trained model (LEARNED_ARCHITECTURE).
+
+    A config's fixed cfg is its architecture; a method that designs its target without a trained model
+    (SSS's ResNet-41/32/26, Tables 2-3's fixed targets) or keeps a count per layer set by its spec (L1-norm
+    per-stage ratios, SFP) gives the same widths for any weights, so it prunes a fresh model."""
+    if config.method in LEARNED_ARCHITECTURE:
+        return None, LEARNED_ARCHITECTURE[config.method]
+    method = pruning.get(config.method)
+    if config.cfg is not None and method.from_trained:
+        model = models.build(config.model, num_classes=config.num_classes, cfg=list(config.cfg))
+        return model.arch, "the config's cfg"
+    torch.manual_seed(0)
+    fresh = models.build(config.model, num_classes=config.num_classes)
+    pruned = pruning.prune(config.method, fresh, config.spec, input_shape=config.input_shape)
+    if not method.from_trained:
+        return pruned.arch, f"{config.method}'s target, designed without a trained model"
+    return pruned.arch, f"{config.method}'s per-layer counts on a fresh {config.model} (widths do not depend on weights)"
+
+
+def _check_configs(names) -> list[paper.PrunedConfig]:
+    """The configs by name (all predefined ones when None), each once, in the order asked."""
+    if names is None:
+        return list(paper.CONFIGS.values())
+    if isinstance(names, str):
+        names = [names]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise ValueError("configs: name at least one paper config (rk.paper.CONFIGS), or None for all")
+    return [paper.config(name) for name in names]
+
+
+def _describe(config: paper.PrunedConfig) -> dict:
+    side = config.image_size
+    return {"config": config.name, "model": config.model, "dataset": config.dataset,
+            "input size": f"{config.input_shape[0]}x{side}x{side}"}
+
+
+def pruned_speed(configs=None, *, device=None, repeats: int = 5, warmup: int = 2, batches=(1, 64),
+                 train_batch: int = 64, imagenet_max_batch: int | None = None,
+                 threads: int | None = None) -> pd.DataFrame:
+    """Measured time of each paper config's pruned model against its unpruned model.
+
+    configs: paper config names (None: every predefined config). Per config with a fixed architecture
+    (`speed_architecture`), both models are built at the config's input size (CIFAR 3x32x32, ImageNet
+    3x224x224) and timed on `device`: inference (eval mode, `torch.inference_mode`) at each of `batches`,
+    and the training step (forward, loss, backward, SGD step) at `train_batch`; each the median of
+    `repeats` timed calls after `warmup` untimed ones. `imagenet_max_batch` caps every batch of 224x224
+    configs (the `batch` column is what was measured, `batch asked` what was asked). `threads` sets
+    torch's CPU threads while timing (restored after; the `threads` column says what was used).
+
+    One row per config and measurement: median seconds of both ("base s", "pruned s"), "time ratio"
+    (pruned / base) and "speed-up" (base / pruned), where the architecture came from, MACs and params of both (`rk.flops.count`, one
+    image) and "MAC reduction" (base_macs / pruned_macs). A config whose architecture is learned from
+    a trained model has one row, measurement "skipped", with the reason in "note". An unpruned model
+    (and an architecture two configs share) is measured once, and its rows share that time.
+    """
+    settings = SpeedSettings(batches=batches, train_batch=train_batch, repeats=repeats, warmup=warmup,
+                             imagenet_max_batch=imagenet_max_batch, threads=threads)
+    chosen = _check_configs(configs)
+    device = data_mod.resolve_device(device)
+    previous = torch.get_num_threads()
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    try:
+        return _speed_frame(_speed_rows(chosen, device, settings))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _speed_rows(chosen: list, device: torch.device, settings: SpeedSettings) -> list[dict]:
+    """`pruned_speed`'s rows, measured with the threads already set."""
+    timed: dict[tuple, float] = {}  # (architecture, input shape, measurement, batch) -> median seconds
+    first_of: dict[str, str] = {}  # a pruned architecture -> the first config measured with it
+    rows = []
+    for config in chosen:
+        arch, how = speed_architecture(config)
+        if arch is None:
+            rows.append({**_describe(config), "measurement": SKIPPED, "note": how})
+            continue
+        torch.manual_seed(0)
+        base = models.build(config.model, num_classes=config.num_classes)
+        pruned = models.from_arch(arch)
+        base_counts, pruned_counts = flops.count(base, config.input_shape), flops.count(pruned, config.input_shape)
+        key = json.dumps(arch, sort_keys=True)
+        shared = first_of.setdefault(key, config.name)
+        asked = [(INFERENCE, b) for b in settings.batches] + [(TRAIN_STEP, settings.train_batch)]
+        for measurement, batch_asked in asked:
+            batch = settings.batch(batch_asked, config.image_size)
+            seconds = []
+            for model in (base, pruned):
+                at = (json.dumps(model.arch, sort_keys=True), config.input_shape, measurement, batch)
+                if at not in timed:
+                    timed[at] = measure(model.to(device), measurement, batch, config.input_shape,
+                                        config.num_classes, device, settings.repeats, settings.warmup)
+                seconds.append(timed[at])
+            notes = ([f"batch capped at {batch} (imagenet_max_batch)"] if batch != batch_asked else []) + (
+                [f"same architecture as {shared}: measured once"] if shared != config.name else [])
+            rows.append({
+                **_describe(config), "architecture": how, "measurement": measurement, "batch": batch,
+                "batch asked": batch_asked, "repeats": settings.repeats, "warmup": settings.warmup, "threads": torch.get_num_threads(),
+                "base s": seconds[0], "pruned s": seconds[1],
+                "time ratio": seconds[1] / seconds[0], "speed-up": seconds[0] / seconds[1],
+                "base_macs": base_counts.macs, "pruned_macs": pruned_counts.macs,
+                "MAC reduction": base_counts.macs / pruned_counts.macs,
+                "base_params": base_counts.params, "pruned_params": pruned_counts.params,
+                "note": "; ".join(notes),
+            })
+        del base, pruned
+    return rows
+
+
+SPEED_COLUMNS = ("config", "model", "dataset", "input size", "architecture", "measurement", "batch", "batch asked",
+                 "repeats", "warmup", "threads", "base s", "pruned s", "time ratio", "speed-up", "base_macs", "pruned_macs",
+                 "MAC reduction", "base_params", "pruned_params", "note")
+_COUNT_COLUMNS = ("batch", "batch asked", "repeats", "warmup", "threads", "base_macs", "pruned_macs", "base_params",
+                  "pruned_params")
+
+
+def _speed_frame(rows: list[dict]) -> pd.DataFrame:
+    """The rows in SPEED_COLUMNS order; counts as nullable integers (a skipped row has none)."""
+    table = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
+    table[["architecture", "note"]] = table[["architecture", "note"]].fillna("")
+    return table.astype({column: "Int64" for column in _COUNT_COLUMNS})
+
+
+def _millions(value) -> str:
+    return f"{value / 1e6:,.1f}M" if value < 1e9 else f"{value / 1e9:,.2f}G"
+
+
+def _values(table: pd.DataFrame, column: str) -> str:
+    """The distinct values of a column, for a heading (one value when the table is one run)."""
+    return ", ".join(map(str, sorted(table[column].unique())))
+
+
+def pruned_speed_markdown(table: pd.DataFrame, device: torch.device) -> str:
+    """`pruned_speed`'s table as markdown, headed by the hardware and what was timed; the skipped
+    configs listed after it with their reasons."""
+    measured = table[table["measurement"] != SKIPPED]
+    timing = ("no config was measured" if measured.empty else
+              f"timed with {_values(measured, 'threads')} torch thread(s), median of {_values(measured, 'repeats')} "
+              f"timed repeats after {_values(measured, 'warmup')} untimed warm-up ones")
+    lines = [
+        f"Hardware: {hardware(device)}; device `{device}`; {timing}; inference = one forward in eval mode under "
+        "`torch.inference_mode()`; train step = forward, cross-entropy, backward and SGD step (momentum 0.9, "
+        "weight decay 1e-4) in train mode; random inputs already on the device; speed-up = unpruned time / "
+        "pruned time; MAC reduction = unpruned MACs / pruned MACs (conv and linear, one image).",
+        "",
+        "| config | dataset | input | measurement | batch | unpruned ms | pruned ms | speed-up | MAC reduction "
+        "| MACs (unpruned → pruned) | params (unpruned → pruned) | note |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for r in measured.to_dict("records"):
+        lines.append(
+            f"| {r['config']} | {r['dataset']} | {r['input size']} | {r['measurement']} | {r['batch']} "
+            f"| {1e3 * r['base s']:.2f} | {1e3 * r['pruned s']:.2f} | {r['speed-up']:.2f}x | {r['MAC reduction']:.2f}x "
+            f"| {_millions(r['base_macs'])} → {_millions(r['pruned_macs'])} "
+            f"| {_millions(r['base_params'])} → {_millions(r['pruned_params'])} | {r['note']} |")
+    skipped = table[table["measurement"] == SKIPPED]
+    if not skipped.empty:
+        lines += ["", "Not measured (no fixed architecture):", ""]
+        lines += [f"- {r['config']} ({r['model']}, {r['dataset']}): {r['note']}" for r in skipped.to_dict("records")]
+    return "\n".join(lines)
+
+
+_RATIO_TICKS = (0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # speed-up axes' labels
+
+
+def plot_pruned_speed(table: pd.DataFrame, ax=None):
+    """Measured speed-up against MAC reduction, one point per config and measurement (marker: the
+    measurement and its batch), on log axes with the line y = x, where a point would lie if MACs
+    predicted time. Below the line the pruned model gains less time than MACs. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    measured = table[table["measurement"] != SKIPPED]
+    if measured.empty:
+        raise ValueError("no measured rows to plot: every config in the table was skipped (see its 'note' column)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    markers = iter("osD^v<>pX*")
+    for (measurement, batch), rows in measured.groupby(["measurement", "batch"], sort=True):
+        ax.scatter(rows["MAC reduction"], rows["speed-up"], marker=next(markers, "o"), alpha=0.8,
+                   label=f"{measurement}, batch {batch}")
+    for config, rows in measured.groupby("config", sort=False):
+        ax.annotate(config, (rows["MAC reduction"].iloc[0], rows["speed-up"].max()), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    low = min(measured["MAC reduction"].min(), measured["speed-up"].min(), 1.0) / 1.1
+    high = max(measured["MAC reduction"].max(), measured["speed-up"].max()) * 1.1
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="speed-up = MAC reduction")
+    ticks, spacing = [], max(1.1, (high / low) ** (1 / 8))  # at most about 8 labels, evenly spread on log axes
+    for tick in (t for t in _RATIO_TICKS if low <= t <= high):
+        if not ticks or tick / ticks[-1] >= spacing:
+            ticks.append(tick)
+    ax.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high),
+           xlabel="MAC reduction (unpruned MACs / pruned MACs)", ylabel="measured speed-up (unpruned / pruned time)",
+           title="Do MACs predict time?")
+    for axis in (ax.xaxis, ax.yaxis):  # ratios read as 1.5x, not 1.5 x 10^0
+        axis.set_ticks(ticks, [f"{t:g}x" for t in ticks])
+        axis.set_ticks([], minor=True)
+    ax.legend(fontsize=8)
+    return ax

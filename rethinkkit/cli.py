@@ -6,6 +6,7 @@
     rethinkkit run --batch sweep.yaml --profile quick
     rethinkkit bench --models resnet20 resnet56 vgg16 --channels-last --compile
     rethinkkit bench --models resnet20 --seeds-together 1 2 4 8
+    rethinkkit bench --pruned --configs vgg16-a resnet56-a resnet56-b --repeats 5 --figure speed.png
     rethinkkit lab
     rethinkkit train --dataset cifar10 --configs resnet56-a --strategies scratch-e scratch-b
     torchrun --standalone --nproc_per_node=8 -m rethinkkit train --dataset imagenet --data-root /data/imagenet \
@@ -76,6 +77,8 @@ def _bench(args) -> int:
     from .data import resolve_device
 
     device = resolve_device(args.device)
+    if args.pruned:
+        return _bench_pruned(args, device)
     if args.calibrate:
         from . import costs
 
@@ -95,6 +98,23 @@ def _bench(args) -> int:
     variants = bench.variants_asked(channels_last=args.channels_last, compile=args.compile)
     table = bench.run(args.models, steps=args.steps, device=device, variants=variants)
     print(bench.markdown(table, device, args.steps))
+    return 0
+
+
+def _bench_pruned(args, device) -> int:
+    """`rethinkkit bench --pruned`: the measured speed of the paper's pruned models (`bench.pruned_speed`)."""
+    from . import bench
+
+    chosen = f"{len(args.configs)} config(s)" if args.configs else "every predefined config"
+    print(f"timing {chosen} pruned vs unpruned on {bench.hardware(device)} ...", flush=True)
+    table = bench.pruned_speed(args.configs, device=device, repeats=args.repeats, warmup=args.warmup,
+                               batches=args.batches, train_batch=args.train_batch,
+                               imagenet_max_batch=args.imagenet_max_batch, threads=args.threads)
+    print(bench.pruned_speed_markdown(table, device))
+    if args.figure:
+        ax = bench.plot_pruned_speed(table)
+        ax.figure.savefig(args.figure, bbox_inches="tight", dpi=150)
+        print(f"figure written to {args.figure}")
     return 0
 
 
@@ -197,6 +217,24 @@ def parser() -> argparse.ArgumentParser:
                    help="measure this device's training rate (a short timed training of --models) for the cost "
                         "plan `rethinkkit run` prints, and write it to <store>/calibration.json")
     b.add_argument("--store", help="with --calibrate: the run store to write to (default runs/store, or $RETHINKKIT_STORE)")
+    bp = b.add_argument_group("--pruned: measured speed of the paper's pruned models against their unpruned models")
+    bp.add_argument("--pruned", action="store_true",
+                    help="instead: time inference and the training step of each paper config with a fixed "
+                         "architecture and of its unpruned model; print speed-up beside MAC reduction")
+    bp.add_argument("--configs", nargs="+", metavar="CONFIG",
+                    help="paper configs (rk.paper.CONFIGS), e.g. vgg16-a resnet56-a resnet34-a; default: all, those "
+                         "whose architecture is learned from a trained model listed as not measured")
+    bp.add_argument("--repeats", type=_positive, default=5, help="timed repeats per measurement, median reported (default 5)")
+    bp.add_argument("--warmup", type=_count, default=2, help="untimed repeats before them (default 2)")
+    bp.add_argument("--batches", nargs="+", type=_positive, default=[1, 64], metavar="N",
+                    help="inference batch sizes (default 1 64)")
+    bp.add_argument("--train-batch", type=_positive, default=64, help="training-step batch (default 64)")
+    bp.add_argument("--imagenet-max-batch", type=_positive, metavar="N",
+                    help="cap every batch of the 224x224 (ImageNet) configs, e.g. 8 on a CPU; the table gives the "
+                         "batch measured (default: no cap)")
+    bp.add_argument("--threads", type=_positive,
+                    help="torch CPU threads while timing (default: torch's); 1 is steadier on a busy CPU")
+    bp.add_argument("--figure", metavar="PATH", help="also save speed-up vs MAC reduction (png, pdf, svg) here")
     b.set_defaults(func=_bench)
 
     t = sub.add_parser("train", help="train the protocol's runs for paper configs and strategies; under torchrun "

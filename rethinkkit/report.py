@@ -744,3 +744,338 @@ def pattern_ranges(patterns: pd.DataFrame | Sequence[pd.DataFrame | None], by: S
     out = grouped.agg(lowest="min", highest="max").reset_index()
     out["range"] = out["highest"] - out["lowest"]
     return out
+
+
+# --- Section 7: what each pipeline costs, and when fine-tuning wins -------------------------
+
+# The measures a pipeline's cost is given in: name -> what it is, in words (for tables and axes)
+COST_MEASURES = {
+    "mac_epochs": "MAC-epochs (forward MACs per image x epochs)",
+    "training_macs": "training MACs (forward MACs x 3 x training images x epochs)",
+    "seconds": "measured training time (s, the runs' per-epoch seconds summed)",
+}
+INF = float("inf")  # a break-even k that is never reached
+RUN_COST_COLUMNS = ("dataset", "setting", "model", "config", "strategy", "seed", "part", "key", "macs", "epochs",
+                    "train_images", "mac_epochs", "training_macs", "seconds")
+
+
+def _cost_label(measure: str) -> str:
+    """A measure's short name for an axis: "training MACs", "MAC-epochs", "measured training time (s)"."""
+    return COST_MEASURES[measure].split(" (")[0] + (" (s)" if measure == "seconds" else "")
+
+
+def check_measure(measure: str) -> str:
+    """`measure` if a cost can be given in it, else a ValueError naming the choices."""
+    if measure not in COST_MEASURES:
+        raise ValueError(f"measure must be one of {list(COST_MEASURES)}, got {measure!r}")
+    return measure
+
+
+def _inherited_from(init: str) -> str | None:
+    """The spec key of the run a run starts from, read from its init: the run it was pruned from
+    (its trained weights, or for a lottery ticket its pruning: `rk.coverage`'s reading of
+    `pipeline._init`), or the run it continues (`pipeline._continuing`); None for a fresh start
+    or published weights, which no run of the store trained before it."""
+    from .coverage import _origin
+
+    origin = _origin(init)
+    if origin is not None:
+        return origin[0]
+    key, _, rest = str(init).partition("|")
+    return key if rest == "trained" else None
+
+
+def _run_cost(store: Store, key: str, found: dict) -> dict | None:
+    """What one run (`<spec key>/seed<seed>`) cost, from its result file: MACs, epochs, training
+    images, the per-epoch seconds summed, and its init; a run of published weights (torchvision's,
+    `pipeline.pretrained_run`) trained nothing here, so it costs nothing. None when the store does
+    not hold the run. `found` caches what was read."""
+    from .costs import training_macs
+    from .pipeline import PRETRAINED_RECORD
+
+    if key not in found:
+        folder = store.root / key
+        if (folder / RESULT).exists():
+            epochs = read_result(folder / RESULT)
+            first = epochs.iloc[0]
+            record = {"macs": int(first["macs"]), "epochs": int(first["epochs"]),
+                      "train_images": int(first["train_images"]), "seconds": float(epochs["seconds"].sum()),
+                      "init": str(first["init"])}
+        elif (folder / PRETRAINED_RECORD).exists():
+            import json
+
+            first = json.loads((folder / PRETRAINED_RECORD).read_text())
+            record = {"macs": int(first["macs"]), "epochs": 0, "train_images": int(first["train_images"]),
+                      "seconds": 0.0, "init": str(first["init"])}
+        else:
+            return None
+        record["mac_epochs"] = float(record["macs"]) * record["epochs"]
+        record["training_macs"] = training_macs(record["macs"], record["train_images"], record["epochs"])
+        found[key] = record
+    return found[key]
+
+
+def _missing_run(store: Store, key: str, row, needed_by: str = "") -> str:
+    what = f"the run {key}" + (f", which {needed_by} starts from," if needed_by else "")
+    return (f"{what} is not in the store {store.root} (row: config {row.config!r}, strategy {row.strategy!r}, seed "
+            f"{row.seed}): pass the store the table's runs were trained in, or train them first (rk.pipeline.run "
+            "with this store; a finished run is never trained twice)")
+
+
+def run_costs(table: pd.DataFrame, store: Store | str | None = None, strict: bool = True) -> pd.DataFrame:
+    """The runs behind each row of a protocol table (`rk.pipeline.run`'s rows, or the store's
+    rebuilt by `rk.coverage.store_rows`), one row per (row, run): the row's own run (part "own";
+    none for a strategy that trains nothing, "pruned", whose key names the run it evaluates) and
+    every run it starts from, followed through the inits the store records (part "inherited": the
+    large model it was pruned from, an iterative ticket's earlier rounds, the model a large run
+    continues). Each with its forward MACs per image (nonzero ones for masked runs, as the paper
+    counts Scratch-B's budget), epochs, training images, MAC-epochs (macs x epochs), training MACs
+    (`rk.costs.training_macs`) and seconds (its per-epoch seconds summed: seeds trained together as
+    one stacked model each record the shared epoch's time).
+
+    A run the store does not hold is a ValueError naming it and the row that needs it; with
+    `strict` False that row is left out, with a warning, instead (a store-wide table)."""
+    store = store if isinstance(store, Store) else Store(store)
+    missing = {"config", "strategy", "seed", "key"} - set(table.columns)
+    if missing:
+        raise ValueError(f"the table needs the columns {sorted(missing)}: pass the table rk.pipeline.run returns, "
+                         "or rk.coverage.store_rows(store)")
+    found: dict = {}
+    out = []
+    for row in table.itertuples(index=False):
+        seed = int(row.seed)
+        base = {"dataset": getattr(row, "dataset", ""), "setting": getattr(row, "setting", ""),
+                "model": getattr(row, "model", ""), "config": row.config, "strategy": row.strategy, "seed": seed}
+        own = _run_cost(store, row.key, found)
+        try:
+            if own is None:
+                raise ValueError(_missing_run(store, row.key, row))
+            trains = getattr(row, "epochs", 1) != 0  # "pruned" only evaluates the run its key names
+            chain = [("own" if trains else "inherited", row.key, own)]
+            parent = _inherited_from(own["init"])
+            while parent is not None:
+                key = f"{parent}/seed{seed}"
+                record = _run_cost(store, key, found)
+                if record is None:
+                    raise ValueError(_missing_run(store, key, row, needed_by=chain[-1][1]))
+                chain.append(("inherited", key, record))
+                parent = _inherited_from(record["init"])
+        except ValueError as error:
+            if strict:
+                raise
+            warnings.warn(f"{error}; its row is left out of the costs", stacklevel=2)
+            continue
+        out += [{**base, "part": part, "key": key, **{c: r[c] for c in RUN_COST_COLUMNS if c in r}}
+                for part, key, r in chain]
+    return pd.DataFrame(out, columns=RUN_COST_COLUMNS)
+
+
+def _pipeline_groups(table: pd.DataFrame) -> list[str]:
+    """The columns that name a pipeline: its dataset and setting (where the table has them), model,
+    config and strategy."""
+    return [c for c in ("dataset", "setting") if c in table] + ["model", "config", "strategy"]
+
+
+def pipeline_costs(table: pd.DataFrame, store: Store | str | None = None, metric: str = "final_top1",
+                   strict: bool = True) -> pd.DataFrame:
+    """What each pipeline of a protocol table costs, beside its accuracy: one row per config and
+    strategy (and dataset and setting where the table has them), the mean over seeds of the
+    pipeline's runs summed (`run_costs`): MAC-epochs, training MACs and measured seconds, each
+    also split into the part inherited (the large model: what a given pretrained model saves) and
+    the row's own training; `runs` per seed, `epochs` (all its runs' epochs), `vs_large` (training
+    MACs over those of the unpruned large model of the same model and setting, where the table
+    has it) and the accuracy (`metric`: mean, std, n over seeds, and as text). Fine-tuning costs
+    the large model plus its own epochs; Scratch-E and Scratch-B cost their own training only."""
+    check_metric(metric)
+    if "model" not in table:
+        raise ValueError("the table needs a model column: pass the table rk.pipeline.run returns, "
+                         "or rk.coverage.store_rows(store)")
+    runs = run_costs(table, store, strict)
+    if runs.empty:
+        raise ValueError("no runs to cost: the table is empty (run rk.pipeline.run first)" if strict or table.empty
+                         else "no runs to cost: every row of the table has a run missing from the store (see the warnings)")
+    groups = _pipeline_groups(table)
+    per_seed = runs.pivot_table(index=[*groups, "seed"], columns="part", values=list(COST_MEASURES),
+                                aggfunc="sum", fill_value=0.0)
+    flat = pd.DataFrame(index=per_seed.index)
+    for m in COST_MEASURES:
+        for part in ("inherited", "own"):
+            flat[f"{part}_{m}"] = per_seed[(m, part)] if (m, part) in per_seed.columns else 0.0
+        flat[m] = flat[f"inherited_{m}"] + flat[f"own_{m}"]
+    counted = runs.groupby([*groups, "seed"]).agg(runs=("key", "nunique"), epochs=("epochs", "sum"))
+    flat = flat.join(counted).reset_index()
+    costs = flat.groupby(groups, sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    kept = table.merge(runs[[*groups, "seed"]].drop_duplicates(), on=[*groups, "seed"])  # rows left out: not here
+    accuracy = kept.drop_duplicates([*groups, "seed"]).groupby(groups, sort=False)[metric].agg(
+        mean="mean", std=lambda s: s.std(ddof=1), n="count").reset_index()
+    out = costs.merge(accuracy, on=groups, how="left")
+    out["top1"] = [mean_std(m, s, n) for m, s, n in zip(out["mean"], out["std"], out["n"])]
+    same = groups[:-2]  # the large model of the same dataset, setting and model
+    large = (out.loc[out["strategy"] == "unpruned", [*same, "training_macs"]].drop_duplicates(same)
+             .rename(columns={"training_macs": "large"}))
+    out = out.merge(large, on=same, how="left")
+    out["vs_large"] = out["training_macs"] / out.pop("large")
+    out["runs"] = out["runs"].round().astype(int)
+    return out
+
+
+def _targets(costs: pd.DataFrame) -> list[str]:
+    """The columns of a `pipeline_costs` table that name a pruned target (its pipeline but the strategy)."""
+    return [c for c in ("dataset", "setting", "model", "config") if c in costs]
+
+
+def amortised(costs: pd.DataFrame, ks: Iterable[int] = range(1, 11), measure: str = "training_macs") -> pd.DataFrame:
+    """The paper's case (b), "models of several sizes from one large model": the cost per target
+    of each pruned target's pipelines when `k` targets share one large model, for every k in `ks`.
+    A pipeline that starts from the large model pays its inherited part once for all k targets
+    (inherited / k + own); one trained from scratch pays its own training for each (own). One row
+    per target, strategy and k, from a `pipeline_costs` table; k -> infinity is case (a), a large
+    model that is given."""
+    check_measure(measure)
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise ValueError(f"k counts the targets that share one large model: give whole numbers >= 1, got {ks}")
+    pruned = costs[costs["strategy"] != "unpruned"]
+    rows = [{**{c: r[c] for c in (*_targets(costs), "strategy")}, "k": k, "measure": measure,
+             "per_target": r[f"inherited_{measure}"] / k + r[f"own_{measure}"]}
+            for _, r in pruned.iterrows() for k in ks]
+    return pd.DataFrame(rows, columns=[*_targets(costs), "strategy", "k", "measure", "per_target"])
+
+
+def break_even(costs: pd.DataFrame, measure: str = "training_macs") -> pd.DataFrame:
+    """When fine-tuning wins on cost (Section 7), per pruned target: every pipeline that starts
+    from the large model ("from large": fine-tuning, a lottery ticket; it has an inherited part)
+    against every one trained from scratch (none), in `measure`. Columns: the pipelines' costs for one target from nothing and their ratio;
+    the ratio when the large model is given (case a: its own training only); the break-even k that
+    solves inherited / k + own = scratch's own (inf where its own training alone costs as much as
+    the scratch run: never cheaper); `cheaper_from`, the fewest targets sharing one large model at
+    which the pipeline from the large model costs less per target (case b; NaN: never); both
+    accuracies."""
+    check_measure(measure)
+    columns = [*_targets(costs), "from large", "from scratch", "measure", "from large cost", "scratch cost",
+               "one target: ratio", "large model given: ratio", "break_even_k", "cheaper_from",
+               "top1 (from large)", "top1 (from scratch)"]
+    rows = []
+    pruned = costs[costs["strategy"] != "unpruned"]
+    for _, group in pruned.groupby(_targets(costs), sort=False):
+        inheriting = group[group[f"inherited_{measure}"] > 0]
+        scratch = group[(group[f"inherited_{measure}"] == 0) & (group[f"own_{measure}"] > 0)]
+        for _, a in inheriting.iterrows():
+            for _, b in scratch.iterrows():
+                large, own, theirs = a[f"inherited_{measure}"], a[f"own_{measure}"], b[f"own_{measure}"]
+                k = large / (theirs - own) if theirs > own else INF
+                rows.append({**{c: a[c] for c in _targets(costs)}, "from large": a["strategy"],
+                             "from scratch": b["strategy"], "measure": measure, "from large cost": large + own,
+                             "scratch cost": theirs, "one target: ratio": (large + own) / theirs,
+                             "large model given: ratio": own / theirs, "break_even_k": k,
+                             "cheaper_from": max(1, int(k) + 1) if k < INF else float("nan"),
+                             "top1 (from large)": a["top1"], "top1 (from scratch)": b["top1"]})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cost_verdicts(even: pd.DataFrame) -> list[str]:
+    """The `break_even` table in words, one sentence per comparison: what fine-tuning costs against
+    training from scratch for one target, with the large model given, and from how many targets
+    sharing one large model it is the cheaper way."""
+    lines = []
+    for _, r in even.iterrows():
+        unit = COST_MEASURES[r["measure"]].split(" (")[0]
+        shared = (f"cheaper per target from k = {int(r['cheaper_from'])} targets sharing one large model "
+                  f"(break-even k = {r['break_even_k']:.2f})" if r["break_even_k"] < INF
+                  else "never cheaper per target, however many targets share the large model")
+        lines.append(f"{r['config']}: {r['from large']} costs {r['one target: ratio']:.2f}x the {unit} of "
+                     f"{r['from scratch']} for one target trained from nothing, {r['large model given: ratio']:.2f}x "
+                     f"with the large model given; {shared}. Top-1: {r['top1 (from large)']} vs "
+                     f"{r['top1 (from scratch)']}.")
+    return lines
+
+
+def plot_amortised(table: pd.DataFrame, even: pd.DataFrame | None = None, ax=None):
+    """Case (b) as a figure: the cost per target (an `amortised` table) against k, the number of
+    targets sharing one large model, one line per target and strategy (a colour per strategy, a
+    line style per target); pipelines trained from scratch are flat. With `even` (`break_even` of
+    the same measure), a cross where each line from the large model meets a scratch one. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if table.empty:
+        raise ValueError("nothing to plot: the amortised table is empty (no pruned targets in the costs)")
+    measure = table["measure"].iloc[0]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    strategies = list(dict.fromkeys(table["strategy"]))
+    colors = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    styles = dict(zip(dict.fromkeys(table["config"]), ["-", "--", ":", "-."] * 8))
+    for (config, strategy), line in table.groupby(["config", "strategy"], sort=False):
+        ax.plot(line["k"], line["per_target"], linestyle=styles[config], color=colors[strategy], marker=".",
+                label=f"{strategy} ({config})" if len(styles) > 1 else strategy)
+    if even is not None:
+        crossing = even[(even["measure"] == measure) & even["break_even_k"].between(1, table["k"].max())]
+        ax.scatter(crossing["break_even_k"], crossing["scratch cost"], marker="x", color="black", zorder=3,
+                   label="break-even k" if len(crossing) else None)
+    positive = table["per_target"][table["per_target"] > 0]
+    if len(positive) and positive.max() / positive.min() > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("k: targets pruned from one large model")
+    ax.set_ylabel(f"{_cost_label(measure)} per target")
+    ax.set_title("cost per target when k targets share one large model")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_costs(costs: pd.DataFrame, measure: str = "training_macs", ax=None):
+    """Accuracy (mean ± sd over seeds) against each pipeline's whole cost in `measure`, one
+    marker per strategy, the unpruned large model included; targets are told apart by their
+    labels. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    check_measure(measure)
+    if costs.empty:
+        raise ValueError("nothing to plot: the cost table is empty")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    strategies = list(dict.fromkeys(costs["strategy"]))
+    colors = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    markers = dict(zip(strategies, "osD^vP*X<>" * 3))
+    for strategy, group in costs.groupby("strategy", sort=False):
+        ax.errorbar(group[measure], group["mean"], yerr=group["std"].fillna(0), fmt=markers[strategy],
+                    color=colors[strategy], capsize=3, label=strategy)
+        if costs["config"].nunique() > 1:
+            for _, r in group.iterrows():
+                ax.annotate(r["config"], (r[measure], r["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(f"{_cost_label(measure)} of the whole pipeline")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title("accuracy against what each pipeline cost (mean ± sd over seeds)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def store_costs(store: Store | str | None = None, metric: str = "final_top1") -> pd.DataFrame:
+    """`pipeline_costs` of everything the store holds: the store keeps each run's spec, not the
+    table it was run for, so the rows are rebuilt from the runs' lineage (`rk.coverage.store_rows`);
+    one row per pipeline (setting, model, config, strategy), and in `tables` the paper tables that
+    claim it (`rk.coverage.attributed`, for a strategy of the table's, the same runs under another
+    name included: a pipeline can serve several, e.g. Table 1 and Table 17 share configs; "—": none).
+    Runs no lineage places in a pipeline are left out (`rk.coverage.unattributed` lists them); a
+    pipeline with a run missing is left out, with a warning."""
+    from . import coverage, paper
+
+    store = store if isinstance(store, Store) else Store(store)
+    rows = coverage.store_rows(store)
+    rows = rows[rows["strategy"] != ""]
+    if rows.empty:
+        return pd.DataFrame(columns=["tables", *_pipeline_groups(rows), *COST_MEASURES])
+    costs = pipeline_costs(rows, store, metric, strict=False)
+    aliases = coverage._same_runs()  # the lottery's "random-init" is Scratch-E's run
+    groups = _pipeline_groups(rows)
+    claims: dict[tuple, list] = {}
+    for i in coverage.ITEMS:
+        strategies = {s for t in i.tables for s in paper.table(t)["strategy"]} | {"unpruned", "soft-pruned"}
+        strategies |= {aliases[s] for s in strategies if s in aliases}
+        mine = coverage.attributed(rows, i)
+        for pipeline in mine[mine["strategy"].isin(strategies)][groups].drop_duplicates().itertuples(index=False):
+            claims.setdefault(tuple(pipeline), []).append(i.name)
+    costs.insert(0, "tables", [", ".join(claims.get(tuple(r), [])) or "—" for r in costs[groups].itertuples(index=False)])
+    return costs
