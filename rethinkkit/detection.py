@@ -42,7 +42,7 @@ from . import flops, models, paper, pipeline, pruning
 from .config import ConfigError, _plain
 from .data.detection import DetectionData
 from .files import atomic_write
-from .runs import Store, _locked, _write_spec, default_root
+from .runs import Run, Store, _locked, _write_spec, default_root
 
 STRATEGIES = ("unpruned", "prune-c", "prune-d", "scratch-e", "scratch-b")
 
@@ -377,14 +377,10 @@ RESULT_COLUMNS = ("epoch", "lr", "train_loss", "test_map50", "test_map", "second
 
 
 @dataclass
-class DetectionRun:
-    spec: DetectionSpec
-    seed: int
-    path: Path
+class DetectionRun(Run):
+    """A finished detection run: a store run whose result holds mAP per epoch, not top-1."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.spec.key()}/seed{self.seed}"
+    spec: DetectionSpec
 
     @cached_property
     def history(self) -> pd.DataFrame:
@@ -393,9 +389,6 @@ class DetectionRun:
     @property
     def final_map50(self) -> float:
         return float(self.history["test_map50"].iloc[-1])
-
-    def state_dict(self) -> dict:
-        return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
 
 
 def detection_root(store: Store) -> Path:
