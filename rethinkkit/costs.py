@@ -152,6 +152,18 @@ def _l1_norm(p: dict) -> list[Request]:
     return [Request(_protocol(p), tuple(targets), tuple(p["seeds"]), strategies)]
 
 
+def _introduction(p: dict) -> list[Request]:
+    """01_introduction: Figure 1's uniform L1-norm target, Figure 2's predefined and automatic targets."""
+    protocol = _protocol(p, width=p["width"])
+    figure1 = pipeline.uniform(p["model"], p["ratio"])
+    predefined = pipeline.uniform(p["model"], p["uniform_ratio"])
+    automatic = pipeline.uniform(p["model"], p["uniform_ratio"], "network-slimming")
+    if p["sparsity"]:
+        automatic = pipeline.with_spec([automatic], s=p["sparsity"])[0]
+    return [Request(protocol, (figure1,), tuple(p["seeds"]), ("pruned", "fine-tune", "scratch-e", "scratch-b")),
+            Request(protocol, (predefined, automatic), tuple(p["seeds"]), tuple(p["figure2_strategies"]))]
+
+
 def _detection_transfer(p: dict) -> list[Request]:
     """B_detection_transfer: its classification side (`rk.detection.targets` at the notebook's width).
     The detectors trained on those backbones are not in this plan: their cost is not a classifier's."""
@@ -288,6 +300,7 @@ def _sparsity_patterns(p: dict) -> list[Request]:
 # notebook has one and executes notebooks to compare the plan with what they store.
 NOTEBOOKS: dict[str, Callable[[dict], list[Request]]] = {
     "00_quickstart": _quickstart,
+    "01_introduction": _introduction,
     "03_methodology": lambda p: [],  # explains the protocol and budgets; trains nothing
     "04_1_l1_norm": _l1_norm,
     "04_1_thinet": _reconstruction("thinet", 2),
