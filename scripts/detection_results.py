@@ -12,7 +12,6 @@ and <name>_cls_curves.png (the large classifiers' test accuracy per epoch).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from results_common import parser, study
@@ -29,14 +28,13 @@ def main() -> None:
     args = p.parse_args()
     data, protocol = study(args)
     det = rk.data.detection.load(args.det_dataset, root=args.data_root or None)
-    recipe = rk.detection.VOC if args.det_dataset == "voc2007" else rk.detection.FASHION
-    if args.det_epochs:
-        recipe = dataclasses.replace(recipe, epochs=args.det_epochs)
+    recipe = rk.detection.recipe_for(det.name, args.det_epochs)
     began = time.perf_counter()
     runs = rk.detection.transfer(protocol, args.configs, args.seeds, det, recipe, cls_data=data,
                                  train_subset=args.det_train or None, test_subset=args.det_test or None)
     elapsed = time.perf_counter() - began
     table = rk.detection.compare(runs)
+    cells = rk.detection.cells(runs)
 
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / f"{args.name}.csv", index=False)
@@ -51,12 +49,21 @@ def main() -> None:
         "",
         *rk.report.setup_lines(cls, data, protocol, args.seeds, elapsed, "scripts/detection_results.py",
                                "B_detection_transfer"),
-        f"- Detection: {det.name}, {len(det.subset(args.det_train or None).train)} training / "
-        f"{len(det.subset(None, args.det_test or None).test)} test images; recipe {recipe}",
+        f"- detection: {det.name}, {len(det.subset(args.det_train or None).train)} training / "
+        f"{len(det.subset(None, args.det_test or None).test)} test images; deviations from the paper's detection "
+        f"side (ours, paper's): {rk.detection.deviations(recipe, args.det_train, args.det_test)}",
+        "- detection metric: final-epoch test mAP@0.5 (%, torchmetrics / pycocotools, COCO's 101-point "
+        "interpolation; the paper's code used VOC 2007's 11-point metric)",
         "",
-        "## Ours beside Table 12 (mAP@0.5 %, mean ± std over seeds; the paper: one run on VOC 2007)",
+        "## Ours beside Table 12 (mAP@0.5 %, mean, std over n seeds; the paper: one run on VOC 2007)",
+        "",
+        rk.report.markdown(cells),
+        "",
+        "## The comparisons (a − b, 95% Welch interval; the paper's single runs give a sign)",
         "",
         rk.report.markdown(table),
+        "",
+        rk.detection.verdict_summary(table),
         "",
         "## The backbones on classification",
         "",
