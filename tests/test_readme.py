@@ -35,6 +35,8 @@ def kind(command: str) -> str:
         return "test"
     if command == ".venv/bin/rethinkkit run 00_quickstart --profile smoke":
         return "main job"
+    if command.startswith(".venv/bin/rethinkkit bench --pruned"):
+        return "pruned bench"
     if command.startswith(".venv/bin/rethinkkit bench"):
         return "bench"
     if command.startswith(".venv/bin/rethinkkit run"):
@@ -45,7 +47,7 @@ def kind(command: str) -> str:
 def test_every_readme_command_is_one_the_tests_run():
     found = {c: kind(c) for c in commands()}
     assert "unknown" not in found.values(), [c for c, k in found.items() if k == "unknown"]
-    assert set(found.values()) >= {"setup", "test", "main job", "bench", "dry run"}
+    assert set(found.values()) >= {"setup", "test", "main job", "bench", "pruned bench", "dry run"}
 
 
 @pytest.mark.parametrize("command", [c for c in commands() if kind(c) == "dry run"])
@@ -65,3 +67,15 @@ def test_readme_bench_runs():
     done = subprocess.run([SCRIPT, *shlex.split(command)[1:], "--steps", "2"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\| resnet20 \| \d+ \| \d+ \|", done.stdout), done.stdout
+
+
+def test_readme_pruned_bench_runs_here_on_one_config():
+    """The README's `bench --pruned` (a GPU command) with its options, on this CPU for one config and
+    one repeat: the options it names exist and it prints the table."""
+    (command,) = [c for c in commands() if kind(c) == "pruned bench"]
+    small = ["--device", "cpu", "--configs", "resnet56-a", "--repeats", "1", "--warmup", "0", "--batches", "1",
+             "--train-batch", "2"]
+    done = subprocess.run([SCRIPT, *shlex.split(command)[1:], *small], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\| resnet56-a \| cifar10 \| 3x32x32 \| inference \| 1 \|", done.stdout), done.stdout
+    assert re.search(r"\| resnet56-a \| cifar10 \| 3x32x32 \| train step \| 2 \|", done.stdout), done.stdout
