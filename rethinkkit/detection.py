@@ -265,7 +265,7 @@ def evaluate(model: nn.Module, data: DetectionData, batch_size: int = 8) -> dict
     from torchmetrics.detection import MeanAveragePrecision
 
     metric = MeanAveragePrecision(iou_type="bbox")
-    device = next(model.parameters()).device
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(data.test), batch_size):
@@ -477,7 +477,8 @@ def transfer(protocol: pipeline.Protocol, configs: Iterable[str], seeds: Sequenc
     """Table 12: for every seed, the classification side through the pipeline (large model,
     L1-norm pruning, fine-tuning, Scratch-E/B on `cls_data`), then one detector per backbone
     (unpruned, Prune-C, Scratch-E, Scratch-B) and Prune-D from the unpruned detector. One row per
-    detection run: config, strategy, seed, map50 (final epoch), best_map50, map (IoU .5:.95),
+    detection run: dataset (the detection set's), backbone_dataset, config, strategy, seed, map50
+    (final epoch), best_map50, map (IoU .5:.95),
     backbone params and MACs, cls_top1 (the backbone's classification accuracy; NaN for Prune-D),
     epochs, seconds, key, backbone (its classification run's key)."""
     store = store if isinstance(store, Store) else Store(store if store is not None else default_root())
@@ -498,7 +499,8 @@ def transfer(protocol: pipeline.Protocol, configs: Iterable[str], seeds: Sequenc
 
     def row(config: str, strategy: str, done: DetectionRun, backbone) -> dict:
         h = done.history
-        return {"config": config, "strategy": strategy, "seed": done.seed, "map50": done.final_map50,
+        return {"dataset": det.name, "backbone_dataset": cls_data.name, "config": config, "strategy": strategy,
+                "seed": done.seed, "map50": done.final_map50,
                 "best_map50": float(h["test_map50"].max()), "map": float(h["test_map"].iloc[-1]),
                 "backbone_params": int(h["backbone_params"].iloc[0]), "backbone_macs": int(h["backbone_macs"].iloc[0]),
                 "cls_top1": float(backbone["final_top1"]) if backbone is not None else float("nan"),

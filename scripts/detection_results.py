@@ -52,6 +52,8 @@ def main() -> None:
         f"- detection: {det.name}, {len(det.subset(args.det_train or None).train)} training / "
         f"{len(det.subset(None, args.det_test or None).test)} test images; deviations from the paper's detection "
         f"side (ours, paper's): {rk.detection.deviations(recipe, args.det_train, args.det_test)}",
+        f"- detection training wall time, summed over the {runs['key'].nunique()} distinct detection runs: "
+        f"{runs.drop_duplicates('key')['seconds'].sum() / 3600:.2f} h (the classification line above counts the backbones)",
         "- detection metric: final-epoch test mAP@0.5 (%, torchmetrics / pycocotools, COCO's 101-point "
         "interpolation; the paper's code used VOC 2007's 11-point metric)",
         "",
