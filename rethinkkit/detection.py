@@ -242,7 +242,7 @@ def backbone_counts(model: nn.Module, image_shape: tuple) -> flops.Counts:
 # --- training and evaluation ---------------------------------------------------------------------
 
 
-def _images(data: DetectionData, batch: Sequence[tuple[Tensor, dict]], flips: Sequence[bool], device="cpu"):
+def _images(batch: Sequence[tuple[Tensor, dict]], flips: Sequence[bool], device="cpu"):
     """The batch as the detector takes it: float images in [0, 1] (it normalises them itself) and
     {"boxes", "labels"} targets, flipped where asked, on `device`."""
     images, targets = [], []
@@ -270,7 +270,7 @@ def evaluate(model: nn.Module, data: DetectionData, batch_size: int = 8) -> dict
     with torch.inference_mode():
         for start in range(0, len(data.test), batch_size):
             batch = [data.test.item(i) for i in range(start, min(start + batch_size, len(data.test)))]
-            images, _ = _images(data, batch, [False] * len(batch), device)
+            images, _ = _images(batch, [False] * len(batch), device)
             found = model(images)
             metric.update([{k: v.cpu().float() if k != "labels" else v.cpu() for k, v in f.items()} for f in found],
                           [{"boxes": t["boxes"], "labels": t["labels"], "iscrowd": t["difficult"].long()}
@@ -318,7 +318,7 @@ def train_detector(model: nn.Module, data: DetectionData, recipe: DetectionRecip
             total = torch.zeros(())
             for start in range(0, len(order), recipe.batch_size):
                 chosen = order[start:start + recipe.batch_size]
-                images, targets = _images(data, [data.train.item(i) for i in chosen], flips[start:start + len(chosen)],
+                images, targets = _images([data.train.item(i) for i in chosen], flips[start:start + len(chosen)],
                                           device)
                 loss = sum(model(images, targets).values())
                 optimizer.zero_grad(set_to_none=True)

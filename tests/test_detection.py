@@ -137,7 +137,7 @@ def test_the_detector_is_torchvisions_faster_rcnn_on_the_kits_resnet34(mini):
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     assert frozen and all(n.startswith(("backbone.conv1", "backbone.layer1")) for n in frozen)
     assert model.backbone.out_channels == 64 and model.roi_heads.box_predictor.cls_score.out_features == 11
-    images, targets = detection._images(mini, [mini.train.item(0), mini.train.item(1)], [False, True])
+    images, targets = detection._images([mini.train.item(0), mini.train.item(1)], [False, True])
     model.train()
     losses = model(images, targets)
     assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
@@ -151,7 +151,7 @@ def test_the_detector_is_torchvisions_faster_rcnn_on_the_kits_resnet34(mini):
 
 def test_flips_mirror_the_boxes(mini):
     image, target = mini.train.item(0)
-    (flipped,), (boxes,) = detection._images(mini, [(image, target)], [True])
+    (flipped,), (boxes,) = detection._images([(image, target)], [True])
     assert torch.equal(flipped, image.float().flip(-1) / 255)
     width = image.shape[-1]
     assert torch.equal(boxes["boxes"][:, 0], width - target["boxes"][:, 2])
